@@ -1,0 +1,94 @@
+"""The `mikiwame` command: plugins, predict, report. Training runs through recipes (`accelerate launch
+recipes/...`); these commands work on what runs left behind."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import MikiwameError
+from .plugins import PLUGINS_ENV, build_plugin_set
+from .results import RunResults
+from .runner import collect_sections
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = build_plugin_set()
+    table = Table(title="mikiwame plugins", title_justify="left")
+    table.add_column("plugin", style="bold")
+    table.add_column("registers")
+    for name, kinds in sorted(plugins.registered_by().items()):
+        if name.startswith("reporter:"):
+            continue
+        table.add_row(
+            name, "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(kinds.items())) or "hooks"
+        )
+    for failure in plugins.failures:
+        table.add_row(f"[red]{failure.name}[/]", f"[red]failed to load: {failure.error}[/]")
+    console = Console()
+    console.print(table)
+    console.print(f"Limit which plugins load with {PLUGINS_ENV}=name,name,...")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import RunPredictor
+    from .tables import read_text_file
+
+    texts = list(args.texts)
+    if args.file:
+        texts += [line.strip() for line in read_text_file(Path(args.file)).splitlines() if line.strip()]
+    if not texts:
+        raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
+    predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
+    table = Table(title=f"predictions of {args.run_dir}", title_justify="left")
+    table.add_column("text")
+    table.add_column("label", style="bold")
+    for label in predictor.labels:
+        table.add_column(label, justify="right")
+    for p in predictor.predict(texts):
+        table.add_row(p.text, p.label, *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
+    Console().print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    plugins = build_plugin_set()
+    reporter = plugins.reporters.get(args.format, option="--format")
+    results = RunResults.load(Path(args.run_dir))
+    reporter.render(results, collect_sections(plugins, results))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
+    predict = sub.add_parser("predict", help="label new texts with a finished run's model")
+    predict.add_argument("run_dir")
+    predict.add_argument("texts", nargs="*")
+    predict.add_argument("--file", help="a text file, one text per line")
+    predict.set_defaults(func=cmd_predict)
+    report = sub.add_parser("report", help="render a finished run's saved results")
+    report.add_argument("run_dir")
+    report.add_argument("--format", default="terminal", help="a reporter name: terminal, json, ...")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MikiwameError as err:
+        print(f"mikiwame: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Every hook mikiwame calls. Built-in tasks, models, PEFT methods, analyzers and reporters use exactly
+these; an outside plugin implements them with `@mikiwame.framework.hookimpl` (see docs/plugin_hooks.md)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("mikiwame")
+hookimpl = pluggy.HookimplMarker("mikiwame")
+
+
+@hookspec
+def mikiwame_register_tasks(register: Callable[[Any], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(task)` for each task object (one with
+    `name`, `description` and `load(config) -> TaskData`). Names must be unique across plugins."""
+
+
+@hookspec
+def mikiwame_register_models(register: Callable[[Any], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(source)` for each model source (`name`,
+    `description`, `load(config, task_data) -> LoadedModel`). `--model NAME` picks a registered source by
+    name; any other value is a hub id or local directory for the `transformers` source."""
+
+
+@hookspec
+def mikiwame_register_peft_methods(register: Callable[[Any], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(method)` for each PEFT method (`name`,
+    `family`, `default_lr`, `apply(model, config)`, `save(model, directory)`, `load(base, directory)`)."""
+
+
+@hookspec
+def mikiwame_register_analyzers(register: Callable[[Any], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(analyzer)` for each analyzer (`name`,
+    `description`, `analyze(run) -> dict`), chosen with `--analyze NAME,...`."""
+
+
+@hookspec
+def mikiwame_register_reporters(register: Callable[[Any], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(reporter)` for each reporter: an object
+    with a `name`, a `live` flag and `render(results, sections)`, plus any hook implementations it wants
+    (`mikiwame_before_train`, ...). While a run lasts, each reporter is itself registered as a plugin, so it
+    receives the engine moments below; at the end of a run the `live` ones render the report.
+    `mikiwame report RUN_DIR --format NAME` renders with the reporter of that name."""
+
+
+@hookspec
+def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Called when a recipe builds its command line. Add options with `parser.add_argument`; their values
+    are stored in `config.options[dest]` and saved with the run."""
+
+
+@hookspec
+def mikiwame_before_train(run: Any) -> None:
+    """Called once when everything is ready: model built, data checked, engine prepared; just before the
+    evaluation before fine-tuning and the first training step. `run` is the `Run` (config, task data, model
+    information, data checks, notices, accelerator). Return value ignored."""
+
+
+@hookspec
+def mikiwame_on_step_end(run: Any, step: Any) -> None:
+    """Called after every optimizer step (sync boundary) with a `StepEnd` (epoch, global step, total steps,
+    loss, learning rate). Called on every process: check `run.is_main_process` before printing."""
+
+
+@hookspec
+def mikiwame_on_evaluate(run: Any, evaluation: Any) -> None:
+    """Called after each evaluation with an `Evaluation` (phase `before`/`epoch`/`after`, split, epoch,
+    metrics with n and intervals). Return value ignored."""
+
+
+@hookspec
+def mikiwame_after_train(run: Any) -> None:
+    """Called once after training ended (early stopped or not) and the best weights were restored."""
+
+
+@hookspec
+def mikiwame_report_sections(results: Any) -> list[Any] | None:
+    """Called when a report is rendered, live or by `mikiwame report RUN_DIR`, with the saved `RunResults`.
+    Return a list of `ReportSection`s (or None); reporters render them in `order`."""

@@ -1,0 +1,122 @@
+"""Choosing the model a run uses: a registered model source by name, else a hub id or local directory,
+with a fast offline check and a loud fall-back to the tiny model when the hub cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import torch
+
+from .config import RunConfig
+from .errors import ModelError
+from .task import TaskData
+
+HUB_SOURCE = "transformers"
+FALLBACK_SOURCE = "tiny"
+
+# Pre-training data of hub models we describe correctly (from their model cards).
+_V3 = "CC-100 (Japanese) + Japanese Wikipedia (2023-01-02); MeCab/UniDic-lite"
+KNOWN_MODELS = {
+    "cl-tohoku/bert-base-japanese-v3": f"{_V3} + WordPiece, 32,768 vocab",
+    "cl-tohoku/bert-base-japanese-char-v3": f"{_V3} + characters, 7,027 vocab",
+    "cl-tohoku/bert-large-japanese-v3": f"{_V3} + WordPiece, 32,768 vocab",
+    "cl-tohoku/bert-base-japanese-v2": "Japanese Wikipedia (2021-08-31); MeCab/UniDic-lite + WordPiece, 32,768 vocab",
+    "cl-tohoku/bert-base-japanese": "Japanese Wikipedia (2019-09-01); MeCab/IPAdic + WordPiece, 32,000 vocab",
+}
+
+
+class ModelUnavailable(Exception):
+    """Raised by a model source when the model cannot be had here (offline and not cached)."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: Any
+    name: str
+    source: str
+    pretrained: bool
+    requested: str = ""
+    fallback: bool = False
+    fallback_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class ModelSource(Protocol):
+    name: str
+    description: str
+
+    def load(self, config: RunConfig, task: TaskData) -> LoadedModel: ...
+
+
+@cache
+def hub_reachable() -> bool:
+    """HF_HUB_OFFLINE, or one short connection attempt: the library's own retries cost ~46 s per process."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
+    name = config.model if config.model in plugins.models else HUB_SOURCE
+    source = plugins.models.get(name, option="--model")
+    try:
+        loaded = source.load(config, task)
+    except ModelUnavailable as err:
+        if config.no_fallback:
+            raise ModelError(
+                f"model {config.model!r} is not available: {err}",
+                where="--model",
+                fix="give a local model directory, run where the hub is reachable, or drop --no-fallback",
+            ) from None
+        loaded = plugins.models.get(FALLBACK_SOURCE).load(config, task)
+        loaded.fallback, loaded.fallback_reason = True, str(err)
+    loaded.requested = config.model
+    if config.dropout is not None:
+        for module in loaded.model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = config.dropout
+    return loaded
+
+
+def describe_model(loaded: LoadedModel, model: torch.nn.Module, peft: str) -> dict[str, Any]:
+    """The model-information table, as data."""
+    cfg = loaded.model.config
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "name": loaded.name,
+        "requested": loaded.requested,
+        "source": loaded.source,
+        "fallback": loaded.fallback,
+        "fallback_reason": loaded.fallback_reason,
+        "pretrained": loaded.pretrained,
+        "peft": peft,
+        "architecture": type(loaded.model).__name__,
+        "parameters_total": total,
+        "parameters_trainable": trainable,
+        "layers": getattr(cfg, "num_hidden_layers", None),
+        "hidden": getattr(cfg, "hidden_size", None),
+        "heads": getattr(cfg, "num_attention_heads", None),
+        "vocabulary": getattr(cfg, "vocab_size", None),
+        "max_positions": getattr(cfg, "max_position_embeddings", None),
+        "tokenizer": type(loaded.tokenizer).__name__,
+        "word_tokenizer": type(getattr(loaded.tokenizer, "word_tokenizer", None)).__name__
+        if getattr(loaded.tokenizer, "word_tokenizer", None) is not None
+        else None,
+        "pretraining_data": KNOWN_MODELS.get(
+            loaded.name,
+            "random initialisation (no pre-training)" if not loaded.pretrained else "unknown (see the model card)",
+        ),
+        "notes": loaded.notes,
+    }

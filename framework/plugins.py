@@ -1,0 +1,116 @@
+"""The one plugin manager: in-repo default plugins, then the `mikiwame` entry-point group, then the
+registries filled through the `register_*` hooks.
+
+Set MIKIWAME_PLUGINS to a comma-separated list of plugin names to load only those (handy in tests and when a
+third-party plugin is broken); `mikiwame plugins` shows every name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import Registry
+
+DEFAULT_PLUGINS = (
+    "mikiwame.plugins.headlines",
+    "mikiwame.plugins.transformers_model",
+    "mikiwame.plugins.tiny_model",
+    "mikiwame.plugins.full_finetune",
+    "mikiwame.plugins.lora",
+    "mikiwame.plugins.run_report",
+    "mikiwame.plugins.terminal",
+    "mikiwame.plugins.json_report",
+)
+ENTRY_POINT_GROUP = "mikiwame"
+PLUGINS_ENV = "MIKIWAME_PLUGINS"
+
+REGISTRATION_HOOKS = {
+    "tasks": "mikiwame_register_tasks",
+    "models": "mikiwame_register_models",
+    "peft_methods": "mikiwame_register_peft_methods",
+    "analyzers": "mikiwame_register_analyzers",
+    "reporters": "mikiwame_register_reporters",
+}
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    error: str
+
+
+@dataclass
+class PluginSet:
+    pm: pluggy.PluginManager
+    registries: dict[str, Registry[Any]]
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def __getattr__(self, kind: str) -> Registry[Any]:
+        try:
+            return self.__dict__["registries"][kind]
+        except KeyError:
+            raise AttributeError(kind) from None
+
+    def registered_by(self) -> dict[str, dict[str, list[str]]]:
+        """plugin name -> kind -> names it registered; what `mikiwame plugins` prints."""
+        table: dict[str, dict[str, list[str]]] = {name: {} for name, _ in self.pm.list_name_plugin()}
+        for kind, registry in self.registries.items():
+            for entry in registry:
+                table.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+        return table
+
+
+def _short_name(module_path: str) -> str:
+    return module_path.rsplit(".", 1)[-1]
+
+
+def _wanted(names_env: str | None) -> set[str] | None:
+    if not names_env:
+        return None
+    return {n.strip() for n in names_env.split(",") if n.strip()}
+
+
+def _candidates() -> Iterable[tuple[str, Callable[[], Any]]]:
+    for path in DEFAULT_PLUGINS:
+        yield _short_name(path), lambda path=path: importlib.import_module(path)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        yield ep.name, ep.load
+
+
+def build_plugin_set(extra: Iterable[tuple[str, Any]] = ()) -> PluginSet:
+    """Load plugins (a broken one is recorded, not fatal) and fill the registries.
+
+    `extra` registers already-imported plugin objects by name (tests, embedding applications).
+    """
+    pm = pluggy.PluginManager("mikiwame")
+    pm.add_hookspecs(hookspecs)
+    wanted = _wanted(os.environ.get(PLUGINS_ENV))
+    failures: list[PluginFailure] = []
+    for name, load in [*_candidates(), *((n, lambda p=p: p) for n, p in extra)]:
+        if wanted is not None and name not in wanted:
+            continue
+        try:
+            pm.register(load(), name=name)
+        except Exception as err:  # a third-party plugin may fail in any way; the others must still load
+            last = traceback.extract_tb(err.__traceback__)[-1]
+            failures.append(PluginFailure(name, f"{type(err).__name__}: {err} ({last.filename}:{last.lineno})"))
+    registries: dict[str, Registry[Any]] = {}
+    for kind, hook_name in REGISTRATION_HOOKS.items():
+        registry: Registry[Any] = Registry(kind.replace("_", " ").rstrip("s"))
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            impl.function(register=registry.registrar(impl.plugin_name, lambda item: item.name))
+        registries[kind] = registry
+    return PluginSet(pm, registries, failures)

@@ -1,0 +1,71 @@
+"""A finished run as data, loaded from its directory, and the sections reporters render from it.
+`mikiwame report RUN_DIR` re-renders from these files without recomputing anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .rundir import require_finished
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunResults:
+    directory: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    model_info: dict[str, Any]
+    data_checks: dict[str, Any]
+    analyses: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path) -> RunResults:
+        directory = require_finished(directory)
+
+        def read(name: str) -> dict[str, Any]:
+            path = directory / name
+            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+        analyses = {
+            p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted((directory / "analyses").glob("*.json"))
+        }
+        return cls(
+            directory,
+            read("config.json"),
+            read("metrics.json"),
+            read("model_info.json"),
+            read("data_checks.json"),
+            analyses,
+        )
+
+    def predictions(self) -> list[dict[str, Any]]:
+        path = self.directory / "predictions.jsonl"
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "directory": str(self.directory),
+            "config": self.config,
+            "metrics": self.metrics,
+            "model_info": self.model_info,
+            "data_checks": self.data_checks,
+            "analyses": self.analyses,
+        }
+
+
+@dataclass
+class ReportSection:
+    """One part of a report. `data` is what the JSON format shows; `rich` builds the terminal renderable."""
+
+    name: str
+    title: str
+    order: int
+    data: Any
+    rich: Callable[[], Any] | None = None

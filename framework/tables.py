@@ -1,0 +1,192 @@
+"""Reading users' CSV, TSV and JSONL files, which are often messy, into labelled examples.
+
+Every problem becomes one `DataError` naming the file, the line and the fix: a wrong encoding (with the one
+it looks like), binary content, ragged rows, missing columns (with the ones found), empty cells. A UTF-8 BOM
+and CRLF line ends simply work.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+from .task import SPLITS, Example
+
+GUESSED_ENCODINGS = (("cp932", "Shift_JIS/CP932"), ("euc_jp", "EUC-JP"), ("utf-16", "UTF-16"))
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "dev": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "val": "validation",
+    "test": "test",
+    "eval": "test",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+
+def _decode(path: Path, raw: bytes, encoding: str | None) -> str:
+    if encoding:
+        try:
+            return raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as err:
+            raise DataError(
+                f"cannot decode with --encoding {encoding}: {err}",
+                where=str(path),
+                fix="check the encoding (utf-8, cp932, euc_jp)",
+            ) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        for codec, label in GUESSED_ENCODINGS:
+            try:
+                raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            raise DataError(
+                f"not UTF-8 (byte {raw[err.start]:#04x}); it looks like {label}",
+                where=f"{path}:{line}",
+                fix=f"pass --encoding {codec}, or convert it: iconv -f {codec} -t utf-8 {path.name}",
+            ) from None
+        raise DataError(
+            f"not UTF-8 (byte {raw[err.start]:#04x}) and not a known Japanese encoding",
+            where=f"{path}:{line}",
+            fix="save the file as UTF-8",
+        ) from None
+
+
+def read_text_file(path: Path, encoding: str | None = None) -> str:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file {path} does not exist", where="--data", fix="check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a data file", where="--data", fix="give the file itself")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"file {path} is empty", where=str(path), fix="give a file with a header and rows")
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(
+            f"{path} holds binary content (NUL bytes), not text",
+            where=str(path),
+            fix="give a CSV, TSV or JSONL text file",
+        )
+    return _decode(path, raw, encoding)
+
+
+def read_rows(path: Path, *, delimiter: str | None = None, encoding: str | None = None) -> tuple[list[str], list[Row]]:
+    """Columns and rows of a CSV/TSV (header line required) or JSONL file; line numbers are 1-based."""
+    path = Path(path)
+    text = read_text_file(path, encoding)
+    if path.suffix.lower() in (".jsonl", ".ndjson") or (delimiter is None and text.lstrip().startswith("{")):
+        return _read_jsonl(path, text)
+    if delimiter is None:
+        delimiter = {".tsv": "\t", ".csv": ","}.get(path.suffix.lower()) or _sniff(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise DataError(f"file {path} is empty", where=str(path)) from None
+    rows = []
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise DataError(
+                f"row has {len(values)} fields but the header has {len(header)}",
+                where=f"{path}:{line}",
+                fix="quote fields that contain the delimiter, or fix the row"
+                + (" (is the delimiter right? pass --delimiter)" if len(values) == 1 else ""),
+            )
+        rows.append(Row(line, dict(zip(header, values, strict=True))))
+    return header, rows
+
+
+def _sniff(text: str) -> str:
+    try:
+        return csv.Sniffer().sniff(text[:4096], delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
+    columns: dict[str, None] = {}
+    rows = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"not valid JSON ({err.msg})", where=f"{path}:{line}", fix="one JSON object per line"
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError("each line must be a JSON object", where=f"{path}:{line}")
+        columns.update(dict.fromkeys(obj))
+        rows.append(Row(line, {k: "" if v is None else str(v) for k, v in obj.items()}))
+    return list(columns), rows
+
+
+def require_columns(path: Path, header: Sequence[str], wanted: dict[str, str | None]) -> None:
+    for option, column in wanted.items():
+        if column is not None and column not in header:
+            raise DataError(
+                f"column {column!r} not found; the columns are: {', '.join(header)}",
+                where=str(path),
+                fix=f"pass {option} with one of those names",
+            )
+
+
+def rows_to_examples(
+    path: Path,
+    rows: Sequence[Row],
+    *,
+    text: str,
+    label: str,
+    id_column: str | None = None,
+    split: str | None = None,
+    label_map: Mapping[str, str] | None = None,
+) -> list[Example]:
+    examples = []
+    for row in rows:
+        where = f"{path}:{row.line}"
+        value, gold = row.values.get(text, ""), row.values.get(label, "").strip()
+        if not value.strip():
+            raise DataError(f"empty text in column {text!r}", where=where, fix="fill the text or remove the row")
+        if not gold:
+            raise DataError(f"empty label in column {label!r}", where=where, fix="fill the label or remove the row")
+        if label_map is not None:
+            if gold not in label_map:
+                raise DataError(
+                    f"unknown label {gold!r}", where=where, fix=f"this task's labels are {', '.join(label_map)}"
+                )
+            gold = label_map[gold]
+        part = ""
+        if split is not None:
+            part = SPLIT_ALIASES.get(row.values.get(split, "").strip().lower(), "")
+            if not part:
+                raise DataError(
+                    f"split value {row.values.get(split, '')!r} is not one of {', '.join(SPLITS)}",
+                    where=where,
+                    fix="use train, validation (or dev) and test",
+                )
+        ident = row.values.get(id_column, "").strip() if id_column else ""
+        examples.append(Example(ident or f"{path.stem}:{row.line}", value.strip(), gold, part, where))
+    ids = [e.id for e in examples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(f"id {dup!r} appears more than once", where=str(path), fix="make the id column unique")
+    return examples

@@ -1,0 +1,35 @@
+"""Full fine-tuning: every weight trains. The baseline every PEFT method is compared to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.config import RunConfig
+
+
+class FullFineTuning:
+    name = "full"
+    family = "baseline"
+
+    def default_lr(self, pretrained: bool) -> float:
+        return 5e-5 if pretrained else 1e-3
+
+    def apply(self, model: torch.nn.Module, config: RunConfig) -> torch.nn.Module:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+
+    def save(self, model: torch.nn.Module, directory: Path) -> None:
+        model.save_pretrained(directory)
+
+    def load(self, directory: Path, base: str | None, labels: list[str]) -> torch.nn.Module:
+        return AutoModelForSequenceClassification.from_pretrained(directory)
+
+
+@hookimpl
+def mikiwame_register_peft_methods(register):
+    register(FullFineTuning())
