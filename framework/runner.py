@@ -23,9 +23,10 @@ from transformers.utils import logging as transformers_logging
 
 from . import plots
 from .batching import EncodedTexts
+from .classifier import TextClassifier
 from .config import RunConfig
 from .datachecks import check_data
-from .engine import Engine, Predictions, make_accelerator
+from .engine import Engine, Evaluation, Predictions, make_accelerator
 from .errors import ConfigError, MikiwameError
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model
@@ -181,28 +182,89 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
 
 def _run_in_directory(run_: Run) -> Path:
     config, plugins, acc, data, directory = run_.config, run_.plugins, run_.accelerator, run_.task_data, run_.directory
-    main = acc.is_main_process
     loaded = load_model(plugins, config, data)
-    if loaded.fallback:
+    if getattr(loaded, "fallback", False):
         run_.notices.insert(
             0,
             Notice(
                 "banner",
-                f"OFFLINE FALLBACK: {config.model!r} could not be loaded "
-                f"({loaded.fallback_reason}). This run uses {loaded.name}, "
-                "randomly initialised. Its figures say nothing about the requested model.",
+                f"OFFLINE FALLBACK: {config.model!r} could not be loaded ({loaded.fallback_reason}). This run uses "
+                f"{loaded.name}, randomly initialised. Its figures say nothing about the requested model.",
             ),
         )
+    outcome = _fit_classifier(run_, loaded) if isinstance(loaded, TextClassifier) else _fine_tune(run_, loaded)
+    if acc.is_main_process:
+        _write_outputs(run_, outcome)
+    acc.wait_for_everyone()
+    final = directory.final
+    if acc.is_main_process:
+        final = directory.finish()
+    return Path(broadcast_object_list([final])[0])
+
+
+@dataclass
+class Outcome:
+    """What either path (engine fine-tuning or a fitted classifier) hands to the run-directory writer."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    predictions: dict[str, Predictions]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    optimizer_steps: int = 0
+    method: str = ""
+
+
+def _summary(run_: Run, intervals: bool) -> Any:
+    labels, seed = run_.task_data.labels, run_.config.seed
+    return lambda p: summarize(p.gold, p.predicted, p.losses, labels, intervals=intervals, seed=seed)
+
+
+def _start_directory(run_: Run) -> None:
+    if run_.is_main_process:
+        run_.directory.create()
+        run_.config.save(run_.directory.path / "config.json")
+    run_.accelerator.wait_for_everyone()
+
+
+def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
+    data = run_.task_data
+    _start_directory(run_)
+    run_.model_info = classifier.describe()
+    run_.plugins.hook.mikiwame_before_train(run=run_)
+    train = data.split("train")
+    classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])
+    outcome = Outcome({}, {}, {}, method=classifier.source)
+    for split in SPLITS:
+        examples = data.split(split)
+        if not examples:
+            continue
+        probabilities = np.asarray(classifier.predict_proba([e.text for e in examples]), dtype=np.float64)
+        gold = np.asarray([data.label2id[e.label] for e in examples])
+        losses = -np.log(np.clip(probabilities[np.arange(len(gold)), gold], 1e-12, None))
+        outcome.predictions[split] = Predictions(gold, probabilities.argmax(-1), probabilities, losses)
+        if split != "train":
+            outcome.after[split] = _summary(run_, True)(outcome.predictions[split])
+            evaluation = Evaluation("after", split, None, outcome.after[split])
+            run_.plugins.hook.mikiwame_on_evaluate(run=run_, evaluation=evaluation)
+    run_.plugins.hook.mikiwame_after_train(run=run_)
+    if run_.is_main_process:
+        model_dir = run_.directory.path / "model"
+        classifier.save(model_dir)
+        write_method_file(model_dir, f"classifier:{classifier.source}", None, data.labels)
+    return outcome
+
+
+def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
+    config, plugins, acc, data, directory = run_.config, run_.plugins, run_.accelerator, run_.task_data, run_.directory
     peft_name = resolve_peft(config, loaded, run_.notices)
     method = plugins.peft_methods.get(peft_name, option="--peft")
     if config.merge and not hasattr(method, "merge"):
         raise ConfigError(f"--merge needs a method that merges into the base; {peft_name!r} does not")
-    if main:
-        directory.create()
-        config.save(directory.path / "config.json")
-    acc.wait_for_everyone()
+    _start_directory(run_)
     base_ref: str | None = loaded.name
-    if loaded.source != "transformers" and peft_name != "full" and main:
+    if loaded.source != "transformers" and peft_name != "full" and acc.is_main_process:
         loaded.model.save_pretrained(directory.path / "base_model")
         base_ref = "base_model"
     model = method.apply(loaded.model, config)
@@ -217,24 +279,14 @@ def _run_in_directory(run_: Run) -> Path:
         run_.notices.append(
             Notice(
                 "warning",
-                f"{sum(truncation['truncated'].values())} texts are longer than "
-                f"--max-length {config.max_length} tokens and were truncated "
-                f"(longest: {truncation['longest_tokens']})",
+                f"{sum(truncation['truncated'].values())} texts are longer than --max-length {config.max_length} "
+                f"tokens and were truncated (longest: {truncation['longest_tokens']})",
             )
         )
-    weights = None
-    if config.class_weights == "balanced":
-        y = np.asarray(splits["train"].labels)
-        present = np.unique(y)
-        w = compute_class_weight("balanced", classes=present, y=y)
-        full = np.ones(len(data.labels))
-        full[present] = w
-        weights = torch.tensor(full, dtype=torch.float32)
     acc.project_configuration.set_directories(str(directory.path))
     if config.report_to:
-        acc.init_trackers(
-            "mikiwame", config={k: v for k, v in config.to_dict().items() if isinstance(v, int | float | str | bool)}
-        )
+        scalars = {k: v for k, v in config.to_dict().items() if isinstance(v, int | float | str | bool)}
+        acc.init_trackers("mikiwame", config=scalars)
     engine = Engine(
         config,
         acc,
@@ -244,106 +296,91 @@ def _run_in_directory(run_: Run) -> Path:
         lr=lr,
         hooks=plugins.hook,
         run=run_,
-        class_weights=weights,
+        class_weights=_class_weights(splits["train"].labels, len(data.labels), config.class_weights),
         checkpoint_dir=directory.checkpoints,
     )
-
-    def summary(intervals: bool):
-        return lambda p: summarize(p.gold, p.predicted, p.losses, data.labels, intervals=intervals, seed=config.seed)
-
     evaluated = [s for s in ("validation", "test") if s in splits]
     plugins.hook.mikiwame_before_train(run=run_)
-    before = {s: engine.evaluate(s, "before", None, summary(True))[1] for s in evaluated}
-    progress = engine.train(summary(False), resume=config.resume)
-    after_predictions: dict[str, Predictions] = {}
-    after: dict[str, Any] = {}
+    before = {s: engine.evaluate(s, "before", None, _summary(run_, True))[1] for s in evaluated}
+    progress = engine.train(_summary(run_, False), resume=config.resume)
+    outcome = Outcome(
+        before, {}, {}, progress.history, progress.best_epoch, progress.stopped_early, progress.global_step, peft_name
+    )
     for s in splits:
         if s in evaluated:
-            after_predictions[s], after[s] = engine.evaluate(s, "after", None, summary(True))
+            outcome.predictions[s], outcome.after[s] = engine.evaluate(s, "after", None, _summary(run_, True))
         else:
-            after_predictions[s] = engine.predict(s)
+            outcome.predictions[s] = engine.predict(s)
     acc.end_training()
-    if main:
-        _write_run(run_, engine, loaded, method, peft_name, base_ref, before, after, progress, after_predictions)
-    acc.wait_for_everyone()
-    final = directory.final
-    if main:
-        final = directory.finish()
-    return Path(broadcast_object_list([final])[0])
+    if acc.is_main_process:
+        model_dir = directory.path / "model"
+        trained = acc.unwrap_model(engine.model)
+        method.save(trained, model_dir)
+        loaded.tokenizer.save_pretrained(model_dir)
+        write_method_file(model_dir, peft_name, base_ref, data.labels)
+        if config.merge:
+            method.merge(trained).save_pretrained(directory.path / "merged")
+            loaded.tokenizer.save_pretrained(directory.path / "merged")
+    return outcome
 
 
-def _write_run(
-    run_: Run,
-    engine: Engine,
-    loaded: LoadedModel,
-    method: Any,
-    peft_name: str,
-    base_ref: str | None,
-    before: dict,
-    after: dict,
-    progress: Any,
-    predictions: dict[str, Predictions],
-) -> None:
+def _class_weights(train_labels: list[int], num_labels: int, mode: str) -> torch.Tensor | None:
+    """`balanced`: n / (k * count) per label, as scikit-learn computes it; labels absent from train get 1."""
+    if mode != "balanced":
+        return None
+    y = np.asarray(train_labels)
+    present = np.unique(y)
+    weights = np.ones(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _write_outputs(run_: Run, outcome: Outcome) -> None:
     config, data, directory = run_.config, run_.task_data, run_.directory
-    model = engine.accelerator.unwrap_model(engine.model)
-    model_dir = directory.path / "model"
-    method.save(model, model_dir)
-    loaded.tokenizer.save_pretrained(model_dir)
-    write_method_file(model_dir, peft_name, base_ref, data.labels)
-    if config.merge:
-        merged_dir = directory.path / "merged"
-        method.merge(model).save_pretrained(merged_dir)
-        loaded.tokenizer.save_pretrained(merged_dir)
     with (directory.path / "predictions.jsonl").open("w", encoding="utf-8") as fh:
-        for split, p in predictions.items():
+        for split, p in outcome.predictions.items():
             for example, gold, pred, probs in zip(data.split(split), p.gold, p.predicted, p.probabilities, strict=True):
-                fh.write(
-                    json.dumps(
-                        {
-                            "id": example.id,
-                            "text": example.text,
-                            "gold": data.labels[gold],
-                            "predicted": data.labels[pred],
-                            "probabilities": {
-                                label: round(float(q), 6) for label, q in zip(data.labels, probs, strict=True)
-                            },
-                            "split": split,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+                record = {
+                    "id": example.id,
+                    "text": example.text,
+                    "gold": data.labels[gold],
+                    "predicted": data.labels[pred],
+                    "probabilities": {label: round(float(q), 6) for label, q in zip(data.labels, probs, strict=True)},
+                    "split": split,
+                }
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     plots_dir = directory.path / "plots"
     plots_dir.mkdir(exist_ok=True)
-    final_split = "test" if "test" in after else next(iter(after))
+    final_split = "test" if "test" in outcome.after else next(iter(outcome.after))
     plots.save_confusion_matrix(
-        after[final_split]["confusion_matrix"],
+        outcome.after[final_split]["confusion_matrix"],
         data.labels,
         plots_dir / "confusion_matrix.png",
         f"{final_split} after fine-tuning",
     )
-    if progress.history:
-        plots.save_training_curves(progress.history, plots_dir / "training_curves.png")
+    if outcome.history:
+        plots.save_training_curves(outcome.history, plots_dir / "training_curves.png")
     directory.write_json("model_info.json", run_.model_info)
     directory.write_json("data_checks.json", run_.data_checks)
     directory.write_json("versions.json", {**versions(), "seed": config.seed})
+    info = run_.model_info
     metrics = {
         "schema_version": 1,
         "task": data.name,
         "labels": data.labels,
         "model": {
-            "name": loaded.name,
+            "name": info.get("name"),
             "requested": config.model,
-            "fallback": loaded.fallback,
-            "pretrained": loaded.pretrained,
-            "peft": peft_name,
+            "fallback": bool(info.get("fallback", False)),
+            "pretrained": info.get("pretrained"),
+            "peft": outcome.method,
         },
-        "before": before,
-        "after": after,
-        "epochs": progress.history,
-        "best_epoch": progress.best_epoch,
-        "stopped_early": progress.stopped_early,
-        "optimizer_steps": progress.global_step,
+        "before": outcome.before,
+        "after": outcome.after,
+        "epochs": outcome.history,
+        "best_epoch": outcome.best_epoch,
+        "stopped_early": outcome.stopped_early,
+        "optimizer_steps": outcome.optimizer_steps,
         "notices": [n.__dict__ for n in run_.notices],
     }
     run_.metrics = metrics
