@@ -65,6 +65,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import run_analyzers
+
+    plugins = build_plugin_set()
+    names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
+    run_analyzers(plugins, Path(args.run_dir), names)
+    results = RunResults.load(Path(args.run_dir))
+    plugins.reporters.get("terminal").render(results, collect_sections(plugins, results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*")
     predict.add_argument("--file", help="a text file, one text per line")
     predict.set_defaults(func=cmd_predict)
+    analyze = sub.add_parser("analyze", help="run analyzers on a finished run without retraining")
+    analyze.add_argument("run_dir")
+    analyze.add_argument("analyzers", help="comma-separated analyzer names (see `mikiwame plugins`)")
+    analyze.set_defaults(func=cmd_analyze)
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument("--format", default="terminal", help="a reporter name: terminal, json, ...")

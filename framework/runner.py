@@ -22,6 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from transformers.utils import logging as transformers_logging
 
 from . import plots
+from .analysis import run_analyzers
 from .batching import EncodedTexts
 from .classifier import TextClassifier
 from .config import RunConfig
@@ -172,6 +173,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
                     print(note, file=sys.stderr)
             raise
     if accelerator.is_main_process:
+        if config.analyze:
+            run_analyzers(plugins, final, config.analyze, config.options)
         results = RunResults.load(final)
         sections = collect_sections(plugins, results)
         for entry in plugins.reporters:
