@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
-from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 
 from .conftest import tiny_config
