@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import broadcast_object_list
 from sklearn.utils.class_weight import compute_class_weight
 from transformers.utils import logging as transformers_logging
@@ -146,13 +146,13 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         plugins.analyzers.get(name, option="--analyze")
     if config.peft != "auto":
         plugins.peft_methods.get(config.peft, option="--peft")
-    accelerator = make_accelerator(config)
+    PartialState()  # joins the process group, so every process agrees on the run directory's name
+    directory: RunDirectory = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
+    accelerator = make_accelerator(config, directory.path)
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)
     checks = check_data(data, config)
-    stamp = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
-    directory: RunDirectory = stamp
     with reporters_listening(plugins):
         run_ = Run(
             config,
@@ -287,7 +287,6 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
                 f"tokens and were truncated (longest: {truncation['longest_tokens']})",
             )
         )
-    acc.project_configuration.set_directories(str(directory.path))
     if config.report_to:
         scalars = {k: v for k, v in config.to_dict().items() if isinstance(v, int | float | str | bool)}
         acc.init_trackers("mikiwame", config=scalars)
