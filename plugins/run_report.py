@@ -34,11 +34,12 @@ def model_table(info: dict[str, Any]) -> Table:
     table = Table(title="Model", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    total, trainable = info["parameters_total"], info["parameters_trainable"]
+    total, trainable = info.get("parameters_total"), info.get("parameters_trainable")
     for label, key in MODEL_ROWS:
         if info.get(key) is not None:
             table.add_row(label, str(info[key]))
-    table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
+    if total:  # a classifier counts its parameters only once fitted
+        table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
     if info.get("fallback"):
         table.add_row("fallback", Text(f"YES: {info.get('fallback_reason', '')}", style="bold red"))
     return table
