@@ -82,7 +82,7 @@ def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
         loaded = plugins.models.get(FALLBACK_SOURCE).load(config, task)
         loaded.fallback, loaded.fallback_reason = True, str(err)
     loaded.requested = config.model
-    if config.dropout is not None:
+    if config.dropout is not None and isinstance(loaded, LoadedModel):
         for module in loaded.model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = config.dropout

@@ -22,6 +22,10 @@ from .registry import Registry
 
 DEFAULT_PLUGINS = (
     "mikiwame.plugins.headlines",
+    "mikiwame.plugins.livedoor",
+    "mikiwame.plugins.jrte",
+    "mikiwame.plugins.csv_task",
+    "mikiwame.plugins.tfidf_lr",
     "mikiwame.plugins.transformers_model",
     "mikiwame.plugins.tiny_model",
     "mikiwame.plugins.full_finetune",

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoTokenizer
 
 from .peft_method import read_method_file
 from .plugins import PluginSet
 from .rundir import require_finished
+
+CLASSIFIER_PREFIX = "classifier:"
 
 
 @dataclass
@@ -21,22 +24,32 @@ class Prediction:
 
 
 class RunPredictor:
-    """The saved model of one run, ready to classify; the same path tests use to re-predict from disk."""
+    """The saved model of one run, ready to classify; the same path tests use to re-predict from disk.
+
+    A PEFT method record loads through that method; a `classifier:<source>` record (a model the engine did not
+    train) through the model source's `load_saved(directory)`."""
 
     def __init__(self, run_dir: Path, plugins: PluginSet, max_length: int = 512) -> None:
         run_dir = require_finished(run_dir)
         model_dir = run_dir / "model"
         record = read_method_file(model_dir)
+        self.labels: list[str] = record["labels"]
+        self.classifier = None
+        if record["method"].startswith(CLASSIFIER_PREFIX):
+            source = plugins.models.get(record["method"].removeprefix(CLASSIFIER_PREFIX))
+            self.classifier = source.load_saved(model_dir)
+            return
         base = record["base"]
         if base is not None and (run_dir / base).is_dir():
             base = str(run_dir / base)
         method = plugins.peft_methods.get(record["method"])
-        self.labels: list[str] = record["labels"]
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = method.load(model_dir, base, self.labels).eval()
         self.max_length = min(max_length, getattr(self.tokenizer, "model_max_length", max_length))
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        if self.classifier is not None:
+            return torch.as_tensor(np.asarray(self.classifier.predict_proba(texts)), dtype=torch.float32)
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def _resumed(config: RunConfig) -> RunConfig:
 
 
 def recipe_main(recipe: str, description: str, defaults: RunConfig, argv: Sequence[str] | None = None) -> Path:
+    """A user error, in the options or in the data, ends with one message on stderr and exit status 2 (as
+    argparse's own errors do), never a traceback."""
     try:
         config = parse_config(recipe, description, defaults, argv)
     except MikiwameError as err:
-        raise SystemExit(f"mikiwame: error: {err}") from None
+        print(f"mikiwame: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     return run_guarded(config)

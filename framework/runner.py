@@ -239,6 +239,7 @@ def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
     run_.plugins.hook.mikiwame_before_train(run=run_)
     train = data.split("train")
     classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])
+    run_.model_info = classifier.describe()  # now with what fitting learned (vocabulary, parameters)
     outcome = Outcome({}, {}, {}, method=classifier.source)
     for split in SPLITS:
         examples = data.split(split)

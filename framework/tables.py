@@ -85,8 +85,11 @@ def read_text_file(path: Path, encoding: str | None = None) -> str:
     return _decode(path, raw, encoding)
 
 
-def read_rows(path: Path, *, delimiter: str | None = None, encoding: str | None = None) -> tuple[list[str], list[Row]]:
-    """Columns and rows of a CSV/TSV (header line required) or JSONL file; line numbers are 1-based."""
+def read_rows(
+    path: Path, *, delimiter: str | None = None, encoding: str | None = None, columns: Sequence[str] | None = None
+) -> tuple[list[str], list[Row]]:
+    """Columns and rows of a CSV/TSV or JSONL file; line numbers are 1-based. A CSV/TSV file starts with a header
+    line unless `columns` names its fields (corpora such as JRTE ship without one)."""
     path = Path(path)
     text = read_text_file(path, encoding)
     if path.suffix.lower() in (".jsonl", ".ndjson") or (delimiter is None and text.lstrip().startswith("{")):
@@ -95,7 +98,7 @@ def read_rows(path: Path, *, delimiter: str | None = None, encoding: str | None 
         delimiter = {".tsv": "\t", ".csv": ","}.get(path.suffix.lower()) or _sniff(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [h.strip() for h in next(reader)]
+        header = list(columns) if columns else [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"file {path} is empty", where=str(path)) from None
     rows = []
@@ -105,7 +108,7 @@ def read_rows(path: Path, *, delimiter: str | None = None, encoding: str | None 
             continue
         if len(values) != len(header):
             raise DataError(
-                f"row has {len(values)} fields but the header has {len(header)}",
+                f"row has {len(values)} fields but {'the file has' if columns else 'the header has'} {len(header)}",
                 where=f"{path}:{line}",
                 fix="quote fields that contain the delimiter, or fix the row"
                 + (" (is the delimiter right? pass --delimiter)" if len(values) == 1 else ""),

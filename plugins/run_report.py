@@ -34,11 +34,12 @@ def model_table(info: dict[str, Any]) -> Table:
     table = Table(title="Model", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    total, trainable = info["parameters_total"], info["parameters_trainable"]
+    total, trainable = info.get("parameters_total"), info.get("parameters_trainable")
     for label, key in MODEL_ROWS:
         if info.get(key) is not None:
             table.add_row(label, str(info[key]))
-    table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
+    if total:  # a classifier counts its parameters only once fitted
+        table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
     if info.get("fallback"):
         table.add_row("fallback", Text(f"YES: {info.get('fallback_reason', '')}", style="bold red"))
     return table
@@ -81,7 +82,8 @@ def confusion_table(metrics: dict[str, Any], title: str) -> Table:
     return table
 
 
-def data_checks_renderable(checks: dict[str, Any]) -> Table:
+def data_checks_renderable(checks: dict[str, Any]) -> Group:
+    """Label counts per split, then one line each for duplicates and truncation."""
     splits = list(checks.get("label_counts", {}))
     table = Table(title=f"Data: {checks.get('source', '')}", title_justify="left")
     table.add_column("label", style="bold")
@@ -90,13 +92,21 @@ def data_checks_renderable(checks: dict[str, Any]) -> Table:
     for label in checks.get("labels", []):
         table.add_row(label, *(str(checks["label_counts"][s].get(label, 0)) for s in splits))
     table.add_row("total", *(str(sum(checks["label_counts"][s].values())) for s in splits), style="bold")
+    notes = []
     dup = checks.get("duplicates", {})
     if dup:
-        table.caption = (
-            f"duplicates within a split: {dup['normalised_within_split']}, across splits: "
-            f"{dup['normalised_across_splits']} (NFKC-normalised)"
+        notes.append(
+            f"duplicate texts (exact / NFKC-normalised): within a split {dup['exact_within_split']} / "
+            f"{dup['normalised_within_split']}, across splits {dup['exact_across_splits']} / "
+            f"{dup['normalised_across_splits']}"
         )
-    return table
+    cut = checks.get("truncation")
+    if cut:
+        notes.append(
+            f"texts over {cut['max_length']} tokens (truncated): {sum(cut['truncated'].values())}; "
+            f"longest {cut['longest_tokens']} tokens"
+        )
+    return Group(table, *(Text(note) for note in notes))
 
 
 @hookimpl

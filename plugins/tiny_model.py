@@ -8,6 +8,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from transformers import BertConfig, BertForSequenceClassification, BertJapaneseTokenizer
 
@@ -33,10 +34,16 @@ def japanese_tokenizer(vocab: list[str]) -> BertJapaneseTokenizer:
         )
 
 
+def mecab_words() -> Any:
+    """The word tokenizer of the tiny model (MeCab with unidic-lite, NFKC-normalised), for other models that
+    want the same words."""
+    return japanese_tokenizer(SPECIAL_TOKENS).word_tokenizer
+
+
 def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
     """Special tokens, every character seen (alone and as a ##continuation, so no seen text is [UNK]), then
     the most frequent MeCab words. Ties are broken alphabetically so the vocabulary is deterministic."""
-    words = japanese_tokenizer(SPECIAL_TOKENS).word_tokenizer
+    words = mecab_words()
     counts: Counter[str] = Counter()
     for text in texts:
         counts.update(words.tokenize(text))

@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny runs on the bundled headlines, built in seconds."""
+"""Shared fixtures: tiny runs on the bundled headlines built in seconds, the recipe and CLI run as a user runs
+them (subprocesses), small labelled files written by the tests themselves, and the shared corpora (read from a
+path, skipped with a reason when absent)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,17 @@ from mikiwame.framework.runner import run
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "lora_headlines.py"
+SHARED_ENV = "MIKIWAME_SHARED_DATA"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Small models and few steps: every CLI run here finishes in seconds on 2 cores.
+TINY = ["--model", "tiny", "--epochs", "1", "--tiny-hidden", "32", "--tiny-heads", "2", "--tiny-vocab-size", "300"]
+
+# Texts written for these tests (not taken from any corpus): three labels, distinct wording per label.
+TOPICS = {
+    "sports": ["選手が試合で勝利した", "チームが優勝を決めた", "監督が次の試合を語る", "代表がゴールを決めた"],
+    "economy": ["株価が大きく上昇した", "日銀が金利を据え置く", "円安で輸出が伸びた", "企業の決算が発表された"],
+    "weather": ["明日は全国的に雨の予報", "台風が列島に接近する", "猛暑日が続く見込み", "週末は晴れて気温が上がる"],
+}
 
 
 def tiny_config(output_dir: Path, **overrides) -> RunConfig:
@@ -37,16 +49,46 @@ def tiny_config(output_dir: Path, **overrides) -> RunConfig:
     return RunConfig(**values)
 
 
+def labelled_rows(per_label: int = 12) -> list[tuple[str, str]]:
+    """(text, label) rows, every text unique: a topic sentence numbered by its place."""
+    rows = []
+    for label, sentences in TOPICS.items():
+        for i in range(per_label):
+            rows.append((f"{sentences[i % len(sentences)]}({i + 1}件目)", label))
+    return rows
+
+
+def _subprocess(command: list[str], env: dict[str, str] | None, cwd: Path | None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=cwd or REPO, timeout=600)
+
+
 def run_recipe(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The recipe as a user runs it, in a fresh process."""
-    return subprocess.run(
-        [sys.executable, str(RECIPE), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd or REPO,
-        timeout=600,
-    )
+    """The recipe exactly as a user runs it, in a fresh interpreter."""
+    return _subprocess([sys.executable, str(RECIPE), *args], env, cwd)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The `mikiwame` command in a fresh interpreter."""
+    return _subprocess([sys.executable, "-m", "mikiwame.framework.cli", *args], env, cwd)
+
+
+def finished_runs(output_dir: Path) -> list[Path]:
+    if not output_dir.exists():
+        return []
+    return sorted(p for p in output_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def shared_data() -> Path:
+    """MIKIWAME_SHARED_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get(SHARED_ENV) or REPO.parent / "shared" / "data")
+
+
+def shared_file(relative: str) -> Path:
+    path = shared_data() / relative
+    if not path.exists():
+        pytest.skip(f"shared corpus {path} is absent (set {SHARED_ENV} or put the corpora at ../shared/data)")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,11 @@ from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 
-from .conftest import run_recipe, tiny_config
+from .conftest import run_cli, run_recipe, tiny_config
 
 
 def mikiwame(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mikiwame.framework.cli", *args], capture_output=True, text=True, timeout=300
-    )
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,86 @@
+"""Any labelled CSV, TSV or JSONL file as a task: the user's own data, named columns, their split or ours.
+
+Without `--split-column` a seeded, stratified 80/10/10 train/validation/test split is drawn. Encoding and
+delimiter are detected (UTF-8 with or without BOM; delimiter from the suffix or sniffed) or given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.config import RunConfig
+from mikiwame.framework.errors import ConfigError, DataError
+from mikiwame.framework.splits import stratified_split
+from mikiwame.framework.tables import read_rows, require_columns, rows_to_examples
+from mikiwame.framework.task import TaskData
+
+DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def delimiter_option(value: str | None) -> str | None:
+    """`--delimiter`: one character, or a name for one that is awkward to type (tab, \\t)."""
+    if value is None:
+        return None
+    delimiter = DELIMITER_NAMES.get(value.lower(), value)
+    if len(delimiter) != 1:
+        raise ConfigError(
+            f"--delimiter {value!r} is not one character", fix="use , or ; or | or tab (also written \\t)"
+        )
+    return delimiter
+
+
+class CsvTask:
+    name = "csv"
+    description = "your own CSV/TSV/JSONL file (--data FILE, --text-column, --label-column, --split-column)"
+
+    def load(self, config: RunConfig) -> TaskData:
+        if not config.data:
+            raise DataError(
+                "the csv task needs a data file", where="--data", fix="pass --data path/to/file.csv (or .tsv, .jsonl)"
+            )
+        path, options = Path(config.data), config.options
+        columns = {
+            "--text-column": options.get("text_column", "text"),
+            "--label-column": options.get("label_column", "label"),
+            "--id-column": options.get("id_column"),
+            "--split-column": options.get("split_column"),
+        }
+        header, rows = read_rows(
+            path, delimiter=delimiter_option(options.get("delimiter")), encoding=options.get("encoding")
+        )
+        if not rows:
+            raise DataError(f"file {path} has a header but no rows", where=str(path), fix="add labelled rows")
+        require_columns(path, header, columns)
+        examples = rows_to_examples(
+            path,
+            rows,
+            text=columns["--text-column"],
+            label=columns["--label-column"],
+            id_column=columns["--id-column"],
+            split=columns["--split-column"],
+        )
+        if columns["--split-column"] is None:
+            examples = stratified_split(examples, config.seed, where=str(path))
+        return TaskData(self.name, examples, str(path))
+
+
+@hookimpl
+def mikiwame_register_tasks(register):
+    register(CsvTask())
+
+
+@hookimpl
+def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("csv task (--task csv)")
+    group.add_argument("--text-column", default="text", help="column holding the text")
+    group.add_argument("--label-column", default="label", help="column holding the label")
+    group.add_argument("--id-column", default=None, help="column of unique ids (default: file:line)")
+    group.add_argument(
+        "--split-column",
+        default=None,
+        help="column of train/validation(dev)/test values (default: a seeded stratified 80/10/10 split)",
+    )
+    group.add_argument("--encoding", default=None, help="file encoding, e.g. cp932 (default: UTF-8, BOM or not)")
+    group.add_argument("--delimiter", default=None, help="field delimiter: , ; | or tab (default: from the suffix)")
