@@ -75,7 +75,7 @@ class PrefixTuning(SoftPrompt):
     name = "prefix-tuning"
 
     def default_lr(self, pretrained: bool) -> float:
-        return 1e-2
+        return 1e-2 if pretrained else 1e-1
 
     def peft_config(self, count: int) -> PeftConfig:
         return PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=count)
