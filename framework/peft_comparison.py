@@ -123,11 +123,13 @@ def parse_grid(spec: str) -> dict[str, list[str]]:
         items = [v.strip() for v in values.split(",") if v.strip()]
         for v in items:
             try:
-                float(v[:-1] if v.endswith("x") else v)
+                positive = float(v[:-1] if v.endswith("x") else v) > 0
             except ValueError:
+                positive = False
+            if not positive:
                 raise ConfigError(
-                    f"--lr-grid value {v!r} is neither a number nor a multiple like 3x", where="--lr-grid"
-                ) from None
+                    f"--lr-grid value {v!r} is neither a positive number nor a multiple like 3x", where="--lr-grid"
+                )
         grids[name.strip() or "*"] = items
     grids.setdefault("*", DEFAULT_GRID.split(","))
     return grids

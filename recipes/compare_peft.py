@@ -37,14 +37,17 @@ def parse(argv, plugins):
     extra = [a.dest for a in parser._actions if a.dest not in core]
     config = config_from_args(parser, argv, "compare_peft", extra)
     own = {k: config.options.pop(k) for k in OWN}
-    if own["seeds"] < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {own['seeds']}", where="--seeds")
+    for name in ("seeds", "threads"):
+        if own[name] < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {own[name]}", where=f"--{name}")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError(
             "compare_peft runs each training in its own process; launch it with one process",
             fix="accelerate launch --num_processes 1 recipes/compare_peft.py ... (or plain python)",
         )
     methods = [m.strip() for m in own["methods"].split(",") if m.strip()]
+    if not methods:
+        raise ConfigError("--methods names no method", fix=f"e.g. --methods {METHODS}")
     return ComparisonPlan(config, methods, own["seeds"], own["lr_grid"], own["threads"])
 
 

@@ -28,7 +28,7 @@ def test_grid_multiplies_defaults_and_lets_families_and_methods_override():
     assert learning_rates(grids, methods.get("full"), True) == [1e-4]
 
 
-@pytest.mark.parametrize("spec", ["1x,fast", "1x;=2e-3", "1x;3e-3"])
+@pytest.mark.parametrize("spec", ["1x,fast", "1x;=2e-3", "1x;3e-3", "0x", "-1e-3"])
 def test_grid_rejects_what_it_cannot_read(spec):
     with pytest.raises(ConfigError):
         parse_grid(spec)
