@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -64,6 +65,7 @@ def measure(config: RunConfig, threads: int) -> dict[str, Any]:
     clock = TrainingClock()
     plugins = build_plugin_set(extra=[("training-clock", clock)])
     run_dir = run(config, plugins)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # for resuming unfinished runs; a full model each
     results = RunResults.load(run_dir)
     metrics, info = results.metrics, results.model_info
     records = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -176,7 +178,13 @@ def compare(plan: ComparisonPlan, directory: Path, plugins: PluginSet | None = N
             if progress:
                 progress(f"training {name}")
             config = dataclasses.replace(
-                plan.base, peft=method.name, lr=lr, seed=seed, output_dir=str(directory / "runs"), analyze=[]
+                plan.base,
+                recipe=f"compare_peft-{name}",
+                peft=method.name,
+                lr=lr,
+                seed=seed,
+                output_dir=str(directory / "runs"),
+                analyze=[],
             )
             return _run_worker(config, plan.threads, work, name)
 
