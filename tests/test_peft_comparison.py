@@ -114,7 +114,9 @@ def test_recipe_compares_methods_each_in_its_own_process(tmp_path):
     head, bitfit = result["methods"]
     assert [r["seed"] for r in head["runs"]] == [42, 43] and len(bitfit["lr_search"]) == 2
     assert bitfit["lr"] in (1e-3, 1e-2) and all(r["lr"] == bitfit["lr"] for r in bitfit["runs"])
-    assert len({r["run_dir"] for r in head["runs"] + bitfit["runs"]}) == 4
+    run_dirs = [Path(r["run_dir"]) for r in head["runs"] + bitfit["runs"]]
+    assert len(set(run_dirs)) == 4 and "head-only-lr0.005-seed42" in run_dirs[0].name
+    assert all((d / "model").is_dir() and not (d / "checkpoints").exists() for d in run_dirs)
     assert 0 < head["parameters_trainable"] < bitfit["parameters_trainable"]
     assert all(r["peak_rss_bytes"] > 50 * 2**20 and r["samples_per_second"] > 0 for r in head["runs"])
     assert len(head["runs"][0]["before_test_correct"]) == result["test_n"] == 96
