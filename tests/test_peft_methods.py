@@ -8,6 +8,7 @@ among shared filler words, so masked-LM learns which keywords belong together.""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example, TaskData
+from mikiwame.plugins.peft_support import load_base_classifier
 from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
 
 KEYWORDS = {
@@ -230,8 +232,6 @@ def test_adapters_save_kilobytes_not_the_base(trained):
 
 
 def _jsonl(path: Path) -> list[dict]:
-    import json
-
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -247,7 +247,7 @@ def test_save_load_gives_identical_logits(method, mlm_base, tmp_path):
     base_dir = tmp_path / "base"
     BertForSequenceClassification.from_pretrained(mlm_base, num_labels=4).save_pretrained(base_dir)
     config = RunConfig(max_length=MAX_LENGTH, options={"num_virtual_tokens": 8})
-    model = plugin.apply(_base(base_dir, labels), config)
+    model = plugin.apply(load_base_classifier(str(base_dir), labels), config)
     torch.manual_seed(1)
     with torch.no_grad():
         for p in model.parameters():
@@ -260,12 +260,6 @@ def test_save_load_gives_identical_logits(method, mlm_base, tmp_path):
     model.eval(), loaded.eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
-
-
-def _base(directory: Path, labels: list[str]) -> torch.nn.Module:
-    from mikiwame.plugins.peft_support import load_base_classifier
-
-    return load_base_classifier(str(directory), labels)
 
 
 # ---------------------------------------------------------------- refusals, never silent no-ops
