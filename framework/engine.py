@@ -92,6 +92,7 @@ class Evaluation:
     split: str
     epoch: int | None
     metrics: dict[str, Any]
+    predictions: Predictions | None = None
 
 
 @dataclass
@@ -215,7 +216,7 @@ class Engine:
     ) -> tuple[Predictions, dict[str, Any]]:
         predictions = self.predict(split)
         metrics = summarize(predictions)
-        self.hooks.mikiwame_on_evaluate(run=self.run, evaluation=Evaluation(phase, split, epoch, metrics))
+        self.hooks.mikiwame_on_evaluate(run=self.run, evaluation=Evaluation(phase, split, epoch, metrics, predictions))
         return predictions, metrics
 
     # ---------------------------------------------------------------- training

@@ -319,6 +319,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         model_dir = directory.path / "model"
         trained = acc.unwrap_model(engine.model)
         method.save(trained, model_dir)
+        run_.model_info["saved_bytes"] = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
         loaded.tokenizer.save_pretrained(model_dir)
         write_method_file(model_dir, peft_name, base_ref, data.labels)
         if config.merge:

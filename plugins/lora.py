@@ -4,15 +4,15 @@ the run with the module names that do exist (a silent mismatch once left a cours
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from transformers import AutoModelForSequenceClassification
+from peft import LoraConfig, TaskType, get_peft_model
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
+
+from .peft_support import PeftLibraryMethod
 
 LORA_LAYER_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d)
 LAYER_INDEX = re.compile(r"\.(\d+)\.")
@@ -33,7 +33,9 @@ def _target_names(model: torch.nn.Module) -> list[str]:
     return sorted(names)
 
 
-def validate_targets(model: torch.nn.Module, targets: list[str]) -> None:
+def validate_targets(
+    model: torch.nn.Module, targets: list[str], method: str = "LoRA", option: str = "--lora-targets"
+) -> None:
     modules = dict(model.named_modules())
     layers = getattr(model.config, "num_hidden_layers", None)
     available = ", ".join(_target_names(model))
@@ -41,31 +43,33 @@ def validate_targets(model: torch.nn.Module, targets: list[str]) -> None:
         hits = [n for n in modules if _matches(n, pattern)]
         if not hits:
             raise PeftError(
-                f"LoRA target {pattern!r} matches no module of {type(model).__name__}",
-                where="--lora-targets",
+                f"{method} target {pattern!r} matches no module of {type(model).__name__}",
+                where=option,
                 fix=f"use names that exist: {available}",
             )
         wrong = [n for n in hits if not isinstance(modules[n], LORA_LAYER_TYPES)]
         if wrong:
             raise PeftError(
-                f"LoRA target {pattern!r} matches {wrong[0]} ({type(modules[wrong[0]]).__name__}), "
-                "which LoRA cannot adapt",
-                where="--lora-targets",
+                f"{method} target {pattern!r} matches {wrong[0]} ({type(modules[wrong[0]]).__name__}), "
+                f"which {method} cannot adapt",
+                where=option,
                 fix=f"target linear layers: {available}",
             )
         covered = {int(m.group(1)) for n in hits if (m := LAYER_INDEX.search(n))}
         if layers and covered and len(covered) < layers:
             missing = sorted(set(range(layers)) - covered)
             raise PeftError(
-                f"LoRA target {pattern!r} matches only {len(covered)} of {layers} layers (missing layers {missing})",
-                where="--lora-targets",
+                f"{method} target {pattern!r} matches only {len(covered)} of {layers} layers "
+                f"(missing layers {missing})",
+                where=option,
                 fix=f"use a name every layer has: {available}",
             )
 
 
-class LoRA:
+class LoRA(PeftLibraryMethod):
     name = "lora"
     family = "reparametrisation"
+    use_dora = False
 
     def default_lr(self, pretrained: bool) -> float:
         return 5e-4 if pretrained else 2e-3
@@ -78,21 +82,9 @@ class LoRA:
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=list(config.lora_targets),
+            use_dora=self.use_dora,
         )
         return get_peft_model(model, lora)
-
-    def save(self, model: torch.nn.Module, directory: Path) -> None:
-        model.save_pretrained(directory)
-
-    def load(self, directory: Path, base: str | None, labels: list[str]) -> torch.nn.Module:
-        base_model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
-        return PeftModel.from_pretrained(base_model, directory)
 
     def merge(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.merge_and_unload()

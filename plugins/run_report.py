@@ -40,6 +40,8 @@ def model_table(info: dict[str, Any]) -> Table:
             table.add_row(label, str(info[key]))
     if total:  # a classifier counts its parameters only once fitted
         table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
+    if info.get("saved_bytes") is not None:
+        table.add_row("saved method size", f"{info['saved_bytes'] / 1024:,.1f} KiB (model/, without tokenizer)")
     if info.get("fallback"):
         table.add_row("fallback", Text(f"YES: {info.get('fallback_reason', '')}", style="bold red"))
     return table

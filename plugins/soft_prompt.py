@@ -1,0 +1,97 @@
+"""Soft-prompt methods through PEFT: prompt tuning (trained embeddings prepended to the input) and prefix
+tuning (trained keys and values prepended in every layer). The base stays frozen; the head trains.
+
+Both consume position embeddings on BERT: prompt tuning prepends real input positions, and prefix tuning
+(`past_key_values` in transformers 5) shifts the text's position ids by the prefix length. A text of
+--max-length tokens therefore needs max-length + virtual tokens positions; when the model has fewer, the
+method is refused with the numbers, rather than truncating texts behind the user's back."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+from peft.config import PeftConfig
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.config import RunConfig
+from mikiwame.framework.errors import PeftError
+
+from .peft_support import PeftLibraryMethod
+
+DEFAULT_VIRTUAL_TOKENS = 20
+
+
+def virtual_tokens(config: RunConfig) -> int:
+    count = int(config.options.get("num_virtual_tokens", DEFAULT_VIRTUAL_TOKENS))
+    if count < 1:
+        raise PeftError(f"--num-virtual-tokens must be at least 1, got {count}", where="--num-virtual-tokens")
+    return count
+
+
+def check_positions(model: torch.nn.Module, config: RunConfig, count: int, method: str) -> None:
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is None:
+        raise PeftError(
+            f"{type(model).__name__} does not say how many positions it has (no max_position_embeddings), so "
+            f"{method} cannot check that {count} virtual tokens fit",
+            where=f"--peft {method}",
+            fix="use a BERT-family model, or another method (lora, adapter)",
+        )
+    if config.max_length + count > positions:
+        raise PeftError(
+            f"--max-length {config.max_length} + {count} virtual tokens = {config.max_length + count} positions, "
+            f"but the model has {positions}",
+            where=f"--peft {method}",
+            fix=f"use --max-length {positions - count} or fewer, "
+            f"or --num-virtual-tokens {positions - config.max_length} or fewer",
+        )
+
+
+class SoftPrompt(PeftLibraryMethod):
+    family = "soft prompt"
+
+    def peft_config(self, count: int) -> PeftConfig:
+        raise NotImplementedError
+
+    def apply(self, model: torch.nn.Module, config: RunConfig) -> torch.nn.Module:
+        count = virtual_tokens(config)
+        check_positions(model, config, count, self.name)
+        return get_peft_model(model, self.peft_config(count))
+
+
+class PromptTuning(SoftPrompt):
+    name = "prompt-tuning"
+
+    def default_lr(self, pretrained: bool) -> float:
+        return 3e-2
+
+    def peft_config(self, count: int) -> PeftConfig:
+        return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=count)
+
+
+class PrefixTuning(SoftPrompt):
+    name = "prefix-tuning"
+
+    def default_lr(self, pretrained: bool) -> float:
+        return 1e-2 if pretrained else 1e-1
+
+    def peft_config(self, count: int) -> PeftConfig:
+        return PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=count)
+
+
+@hookimpl
+def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--num-virtual-tokens",
+        type=int,
+        default=DEFAULT_VIRTUAL_TOKENS,
+        help="soft prompts (prompt-tuning, prefix-tuning): trained tokens; they use positions beside --max-length",
+    )
+
+
+@hookimpl
+def mikiwame_register_peft_methods(register):
+    register(PromptTuning())
+    register(PrefixTuning())

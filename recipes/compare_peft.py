@@ -1,0 +1,68 @@
+"""Compare PEFT methods on one task under one budget: trainable parameters, saved size, peak memory, speed, and
+validation/test accuracy and macro-F1 over seeds, with paired tests.
+
+    accelerate launch recipes/compare_peft.py --task headlines \
+        --methods lora,ia3,prompt-tuning,adapter,bitfit,full,head-only
+    python recipes/compare_peft.py --model tiny --seeds 2 --lr-grid "1x,3x;soft prompt=3e-2,1e-1" --train-size 300
+
+Each training is its own process (so peak memory is per method); each method's LR is chosen on validation
+macro-F1 from its grid (`Nx` = N times the method's default LR) with the first seed. All methods get the same
+data, epochs (no early stopping unless --patience is given) and batch size.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from mikiwame.framework.config import DEFAULT_MODEL, RunConfig, build_parser, config_from_args
+from mikiwame.framework.errors import ConfigError, MikiwameError
+from mikiwame.framework.peft_comparison import DEFAULT_GRID, ComparisonPlan, compare
+from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.plugins import peft_comparison_report as report
+
+DEFAULTS = RunConfig(task="headlines", model=DEFAULT_MODEL, epochs=5, batch_size=16, patience=0)
+METHODS = "lora,ia3,prompt-tuning,adapter,bitfit,full,head-only"
+OWN = ("methods", "seeds", "lr_grid", "threads")
+
+
+def parse(argv, plugins):
+    parser = build_parser(__doc__.splitlines()[0], DEFAULTS)
+    core = {a.dest for a in parser._actions}
+    plugins.hook.mikiwame_add_arguments(parser=parser)
+    c = parser.add_argument_group("comparison")
+    c.add_argument("--methods", default=METHODS, help="comma-separated PEFT method names")
+    c.add_argument("--seeds", type=int, default=3, help="seeds per method (the first also chooses the LR)")
+    c.add_argument("--lr-grid", default=DEFAULT_GRID, help="e.g. '0.3x,1x,3x;soft prompt=1e-2,3e-2;full=1e-4'")
+    c.add_argument("--threads", type=int, default=1, help="torch CPU threads per training process")
+    extra = [a.dest for a in parser._actions if a.dest not in core]
+    config = config_from_args(parser, argv, "compare_peft", extra)
+    own = {k: config.options.pop(k) for k in OWN}
+    for name in ("seeds", "threads"):
+        if own[name] < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {own[name]}", where=f"--{name}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "compare_peft runs each training in its own process; launch it with one process",
+            fix="accelerate launch --num_processes 1 recipes/compare_peft.py ... (or plain python)",
+        )
+    methods = [m.strip() for m in own["methods"].split(",") if m.strip()]
+    if not methods:
+        raise ConfigError("--methods names no method", fix=f"e.g. --methods {METHODS}")
+    return ComparisonPlan(config, methods, own["seeds"], own["lr_grid"], own["threads"])
+
+
+def main(argv=None):
+    plugins = build_plugin_set()
+    console = report.console()
+    try:
+        plan = parse(argv, plugins)
+        directory = Path(plan.base.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare_peft"
+        result = compare(plan, directory, plugins, progress=console.log)
+    except MikiwameError as err:
+        raise SystemExit(f"mikiwame: error: {err}") from None
+    report.render(result, report.write_files(result, directory), console)
+    return directory
+
+
+if __name__ == "__main__":
+    main()
