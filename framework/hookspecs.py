@@ -68,7 +68,7 @@ def mikiwame_on_step_end(run: Any, step: Any) -> None:
 
 @hookspec
 def mikiwame_on_evaluate(run: Any, evaluation: Any) -> None:
-    """Called after each evaluation with an `Evaluation` (phase `before`/`epoch`/`after`, split, epoch,
+    """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
     metrics with n and intervals). Return value ignored."""
 
 
