@@ -34,7 +34,9 @@ def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate
     return Estimate(hits / n, float(ci.low), float(ci.high), n, "wilson")
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, value: float, seed: int, vectorized: bool) -> Estimate:
+def bootstrap_estimate(
+    data: tuple[np.ndarray, ...], statistic: Any, value: float, seed: int, vectorized: bool
+) -> Estimate:
     n = len(data[0])
     if n < 2 or all(np.all(d == d[0]) for d in data):
         return Estimate(value, value, value, n, "bootstrap")
@@ -63,12 +65,12 @@ def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels:
         return f1_score(g, p, labels=labels, average="macro", zero_division=0)
 
     g, p = np.asarray(gold), np.asarray(predicted)
-    return _bootstrap((g, p), macro_f1, float(macro_f1(g, p)), seed, vectorized=False)
+    return bootstrap_estimate((g, p), macro_f1, float(macro_f1(g, p)), seed, vectorized=False)
 
 
 def mean_estimate(values: Sequence[float], seed: int = 0) -> Estimate:
     v = np.asarray(values, dtype=np.float64)
-    return _bootstrap((v,), lambda x, axis=-1: np.mean(x, axis=axis), float(v.mean()), seed, vectorized=True)
+    return bootstrap_estimate((v,), lambda x, axis=-1: np.mean(x, axis=axis), float(v.mean()), seed, vectorized=True)
 
 
 def summarize(

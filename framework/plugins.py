@@ -27,6 +27,10 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.full_finetune",
     "mikiwame.plugins.lora",
     "mikiwame.plugins.run_report",
+    "mikiwame.plugins.error_analysis",
+    "mikiwame.plugins.token_stats",
+    "mikiwame.plugins.curves",
+    "mikiwame.plugins.calibration",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
 )
