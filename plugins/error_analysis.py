@@ -160,7 +160,7 @@ def learning_dynamics(context: AnalysisContext, train_rows: list[dict[str, Any]]
     stays = np.flip(np.logical_and.accumulate(np.flip(correct, 0), axis=0), 0)
     learned_at = [epochs[int(np.argmax(col))] if col.any() else None for col in stays.T]
     forgotten = (correct[:-1] & ~correct[1:]).sum(axis=0)
-    half = epochs[len(epochs) // 2] if len(epochs) > 1 else epochs[0]
+    half = epochs[(len(epochs) - 1) // 2]
     examples = []
     for i, example_id in enumerate(dynamics["ids"]):
         if learned_at[i] is None or learned_at[i] > half:
@@ -223,8 +223,9 @@ class ErrorAnalyzer:
 
 def _example_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("text", "gold", "predicted", "confidence", *extra):
-        table.add_column(column, justify="right" if column not in ("text", "gold", "predicted") else "left")
+    table.add_column("text", overflow="fold", min_width=16, ratio=3)
+    for column in ("gold", "predicted", "confidence", *extra):
+        table.add_column(column, justify="left" if column in ("gold", "predicted") else "right")
     for r in rows:
         table.add_row(
             r["text"],
