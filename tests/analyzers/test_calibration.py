@@ -8,7 +8,7 @@ import numpy as np
 
 from mikiwame.plugins.calibration import calibration_summary
 
-N = 20_000
+N = 5_000
 
 
 def test_a_perfectly_calibrated_predictor_has_ece_near_zero():
@@ -16,9 +16,9 @@ def test_a_perfectly_calibrated_predictor_has_ece_near_zero():
     confidence = rng.uniform(1 / 6, 1.0, N)
     correct = rng.random(N) < confidence
     summary = calibration_summary(confidence, correct)
-    assert summary["ece"]["value"] < 0.02
+    assert summary["ece"]["value"] < 0.03
     assert summary["ece"]["low"] <= summary["ece"]["value"] <= summary["ece"]["high"]
-    assert abs(summary["overconfidence"]) < 0.02
+    assert abs(summary["overconfidence"]) < 0.03
 
 
 def test_an_over_confident_predictor_has_a_large_ece():
