@@ -36,23 +36,22 @@ NO_DYNAMICS = (
 )
 
 
-def _example_row(p: dict[str, Any], probabilities: dict[str, float]) -> dict[str, Any]:
-    return {
-        "id": p["id"],
-        "split": p["split"],
-        "text": p["text"],
-        "gold": p["gold"],
-        "predicted": max(probabilities, key=probabilities.__getitem__),
-        "confidence": round(max(probabilities.values()), 6),
-        "gold_probability": round(probabilities[p["gold"]], 6),
-    }
-
-
 def fresh_predictions(context: AnalysisContext) -> list[dict[str, Any]]:
     """Every example of the run, labelled again by the saved model."""
     rows = context.predictions
     predicted = context.predictor.predict([r["text"] for r in rows])
-    return [_example_row(r, p.probabilities) for r, p in zip(rows, predicted, strict=True)]
+    return [
+        {
+            "id": r["id"],
+            "split": r["split"],
+            "text": r["text"],
+            "gold": r["gold"],
+            "predicted": p.label,
+            "confidence": round(p.probabilities[p.label], 6),
+            "gold_probability": round(p.probabilities[r["gold"]], 6),
+        }
+        for r, p in zip(rows, predicted, strict=True)
+    ]
 
 
 def errors_by_pair(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -47,3 +47,13 @@ def test_a_run_made_to_over_fit_is_diagnosed_and_a_normal_run_is_not(tmp_path):
     assert over_result["runs"][0]["diagnosis"]["overfitting"], over_result["runs"][0]["diagnosis"]["text"]
     assert not normal_result["runs"][0]["diagnosis"]["overfitting"], normal_result["runs"][0]["diagnosis"]["text"]
     assert normal_result["runs"][0]["diagnosis"]["verdict"] != "under-fitting"
+
+
+def test_eval_every_records_step_points_that_curves_reports(planted_run):
+    metrics = json.loads((planted_run / "metrics.json").read_text(encoding="utf-8"))
+    result = json.loads((planted_run / "analyses" / "curves.json").read_text(encoding="utf-8"))
+    steps = result["runs"][0]["steps"]
+    assert [s["step"] for s in steps] == list(range(6, metrics["optimizer_steps"] + 1, 6))
+    assert all({"train_loss", "validation_loss", "validation_accuracy"} <= set(s) for s in steps)
+    assert result["runs"][0]["step_diagnosis"]["text"]
+    assert len(result["runs"][0]["epochs"]) == 3
