@@ -114,18 +114,21 @@ def word_label_statistics(
 
 
 def save_heatmap(result: dict[str, Any], path: Path) -> str | None:
-    """Purity p(label | unit) of the top units of each label; returns the CJK font used (None: boxes)."""
+    """Purity p(label | unit) of the top units of each label, rows numbered (listed in result["heatmap_rows"]);
+    returns the CJK font used (None: Japanese drawn as boxes)."""
     labels = result["labels"]
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for label in labels:
         for row in result["top"][label][:HEATMAP_WORDS_PER_LABEL]:
             chosen.setdefault((row["kind"], row["unit"]), row)
-    matrix = np.asarray([[row["counts"][lab] / row["n"] for lab in labels] for row in chosen.values()])
+    rows = list(chosen.values())
+    result["heatmap_rows"] = [row["unit"] for row in rows]  # numbered in the figure, readable without a CJK font
+    matrix = np.asarray([[row["counts"][lab] / row["n"] for lab in labels] for row in rows])
     with plots.japanese_text() as font:
-        fig, ax = plots.plt.subplots(figsize=(1.5 + 1.1 * len(labels), 1.5 + 0.32 * max(len(chosen), 1)))
-        image = ax.imshow(matrix.reshape(len(chosen), len(labels)), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        fig, ax = plots.plt.subplots(figsize=(1.5 + 1.1 * len(labels), 1.5 + 0.32 * max(len(rows), 1)))
+        image = ax.imshow(matrix.reshape(len(rows), len(labels)), cmap="Blues", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(labels)), [f"{lab}\n(prior {result['prior'][lab]:.2f})" for lab in labels])
-        ax.set_yticks(range(len(chosen)), [f"{unit} (n={row['n']})" for (_, unit), row in chosen.items()])
+        ax.set_yticks(range(len(chosen)), [f"{i}. {row['unit']} (n={row['n']})" for i, row in enumerate(rows, 1)])
         ax.tick_params(axis="x", labelrotation=45)
         fig.colorbar(image, ax=ax, label="p(label | unit) in the training texts")
         ax.set_title(f"top words/spans per label ({result['n_texts']} training texts)")
