@@ -27,7 +27,7 @@ from mikiwame.framework.results import ReportSection, RunResults
 from .run_report import estimate
 
 NAME = "errors"
-RARE_PIECE_MAX_COUNT = 2  # a word piece seen at most this often in the training texts counts as rare
+RARE_PIECE_MAX_COUNT = 0  # a word piece seen at most this often in the training texts counts as rare (unseen)
 RARE_SHARE_HIGH = 0.2
 MOST_CONFIDENT = 10
 NO_DYNAMICS = (
