@@ -115,9 +115,11 @@ class TextFeatures:
         }
 
 
-def slices(rows: list[dict[str, Any]], features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def slices(rows: list[dict[str, Any]], features: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy on each slice of one split's rows; `features` is keyed by (split, id), ids need not be unique
+    across splits."""
     found: list[dict[str, Any] | None] = [_slice("length", name, members) for name, members in _length_buckets(rows)]
-    share = {r["id"]: features[r["id"]]["rare_share"] for r in rows}
+    share = {r["id"]: features[r["split"], r["id"]]["rare_share"] for r in rows}
     found += [
         _slice("rare word pieces", "none", [r for r in rows if share[r["id"]] == 0]),
         _slice(
@@ -137,8 +139,8 @@ def slices(rows: list[dict[str, Any]], features: dict[str, dict[str, Any]]) -> l
         ("named entity (固有名詞)", "named_entity"),
     ):
         found += [
-            _slice(feature, "with", [r for r in rows if features[r["id"]][key]]),
-            _slice(feature, "without", [r for r in rows if not features[r["id"]][key]]),
+            _slice(feature, "with", [r for r in rows if features[r["split"], r["id"]][key]]),
+            _slice(feature, "without", [r for r in rows if not features[r["split"], r["id"]][key]]),
         ]
     return [s for s in found if s is not None]
 
@@ -196,7 +198,7 @@ class ErrorAnalyzer:
         for r in rows:
             by_split[r["split"]].append(r)
         features_of = TextFeatures(context.predictor.tokenizer, [r["text"] for r in by_split.get("train", [])])
-        features = {r["id"]: features_of.describe(r["text"]) for r in rows}
+        features = {(r["split"], r["id"]): features_of.describe(r["text"]) for r in rows}
         held_out = [s for s in ("test", "validation") if s in by_split]
         train = by_split.get("train", [])
         return {
