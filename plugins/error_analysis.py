@@ -30,6 +30,7 @@ NAME = "errors"
 RARE_PIECE_MAX_COUNT = 0  # a word piece seen at most this often in the training texts counts as rare (unseen)
 RARE_SHARE_HIGH = 0.2
 MOST_CONFIDENT = 10
+SHOWN = 10
 NO_DYNAMICS = (
     "this run did not record per-epoch training predictions, so 'learned late' cannot be told; "
     "re-run the recipe with --track-train (it writes train_dynamics.json)"
@@ -281,7 +282,7 @@ def train_renderable(result: dict[str, Any]) -> Group:
     parts.append(
         _example_table(
             f"Training examples the final model gets wrong ({len(wrong)}/{n_train}): label noise or hard cases?",
-            wrong[:10],
+            wrong[:SHOWN],
         )
     )
     dyn = result["train_dynamics"]
@@ -294,7 +295,7 @@ def train_renderable(result: dict[str, Any]) -> Group:
                 f"learned at epoch (n={dyn['n']}): {counts}; forgotten at least once: {dyn['forgotten_at_least_once']}"
             )
         )
-        late = [{**r, "learned": r["learned_at_epoch"] or "never"} for r in dyn["late_or_never"][:10]]
+        late = [{**r, "learned": r["learned_at_epoch"] or "never"} for r in dyn["late_or_never"][:SHOWN]]
         parts.append(
             _example_table(
                 f"Learned late (after epoch {dyn['late_after_epoch']}) or never ({len(dyn['late_or_never'])})",
@@ -305,18 +306,26 @@ def train_renderable(result: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+def _counts_only(summary: dict[str, Any]) -> dict[str, Any]:
+    pairs = [{k: v for k, v in pair.items() if k != "examples"} for pair in summary["pairs"]]
+    return {**summary, "pairs": pairs}
+
+
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
+    """Section data is what a reader needs (counts, slices, the top examples); the full lists stay in
+    analyses/errors.json, which the JSON report also carries under `analyses`."""
     result = results.analyses.get(NAME)
     if result is None:
         return []
+    late = result["train_dynamics"].get("late_or_never", [])
     held_out = list(result["slices"])
     sections = [
         ReportSection(
             "errors",
             "Errors by confusion pair",
             60,
-            result["errors"],
+            {split: _counts_only(e) for split, e in result["errors"].items()},
             lambda: pairs_table(result),
         ),
         ReportSection(
@@ -342,7 +351,12 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             "hard_training_examples",
             "Hard training examples",
             63,
-            {"train_wrong": result["train_wrong"], "train_dynamics": result["train_dynamics"]},
+            {
+                "train_wrong": result["train_wrong"][:SHOWN],
+                "n_train_wrong": len(result["train_wrong"]),
+                "train_dynamics": {**result["train_dynamics"], "late_or_never": late[:SHOWN]},
+                "n_late_or_never": len(late),
+            },
             lambda: train_renderable(result),
         ),
     ]
