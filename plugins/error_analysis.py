@@ -92,15 +92,18 @@ def _length_buckets(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str
 
 
 class TextFeatures:
-    """Per-text features the slices use: rare word pieces (saved tokenizer) and UniDic word classes."""
+    """Per-text features the slices use: rare word pieces (saved tokenizer) and UniDic word classes. A model
+    without a word-piece tokenizer (a `classifier:` run such as TF-IDF) has no rare-piece share."""
 
-    def __init__(self, tokenizer: Any, train_texts: list[str]) -> None:
+    def __init__(self, tokenizer: Any | None, train_texts: list[str]) -> None:
         self.tokenizer = tokenizer
         self.piece_counts: Counter[str] = Counter()
-        for text in train_texts:
+        for text in train_texts if tokenizer is not None else []:
             self.piece_counts.update(tokenizer.tokenize(text))
 
-    def rare_share(self, text: str) -> float:
+    def rare_share(self, text: str) -> float | None:
+        if self.tokenizer is None:
+            return None
         pieces = self.tokenizer.tokenize(text)
         unk = self.tokenizer.unk_token
         rare = sum(p == unk or self.piece_counts[p] <= RARE_PIECE_MAX_COUNT for p in pieces)
@@ -126,12 +129,12 @@ def slices(rows: list[dict[str, Any]], features: dict[tuple[str, str], dict[str,
         _slice(
             "rare word pieces",
             f"≤ {RARE_SHARE_HIGH:.0%} of pieces",
-            [r for r in rows if 0 < share[r["id"]] <= RARE_SHARE_HIGH],
+            [r for r in rows if share[r["id"]] is not None and 0 < share[r["id"]] <= RARE_SHARE_HIGH],
         ),
         _slice(
             "rare word pieces",
             f"> {RARE_SHARE_HIGH:.0%} of pieces",
-            [r for r in rows if share[r["id"]] > RARE_SHARE_HIGH],
+            [r for r in rows if share[r["id"]] is not None and share[r["id"]] > RARE_SHARE_HIGH],
         ),
     ]
     for feature, key in (
@@ -198,7 +201,8 @@ class ErrorAnalyzer:
         by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             by_split[r["split"]].append(r)
-        features_of = TextFeatures(context.predictor.tokenizer, [r["text"] for r in by_split.get("train", [])])
+        tokenizer = getattr(context.predictor, "tokenizer", None)
+        features_of = TextFeatures(tokenizer, [r["text"] for r in by_split.get("train", [])])
         features = {(r["split"], r["id"]): features_of.describe(r["text"]) for r in rows}
         held_out = [s for s in ("test", "validation") if s in by_split]
         train = by_split.get("train", [])
