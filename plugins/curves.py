@@ -31,7 +31,8 @@ def diagnose(
     """Apply the over-fitting rule to evaluation points (dicts with `unit`, train_loss, validation_loss)."""
     points = [p for p in points if p.get("validation_loss") is not None]
     if len(points) < 2:
-        return {"overfitting": False, "verdict": "too few", "text": f"fewer than 2 validation {unit}s: no diagnosis"}
+        text = f"fewer than 2 validation {unit}s (a fitted classifier, or no validation split): no diagnosis"
+        return {"overfitting": False, "verdict": "too few", "text": text}
     val = [p["validation_loss"] for p in points]
     train = [p["train_loss"] for p in points]
     best = min(range(len(val)), key=val.__getitem__)
@@ -177,7 +178,8 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     def render() -> Group:
         first = result["runs"][0]
         style = "bold red" if first["diagnosis"]["overfitting"] else "green"
-        parts: list[Any] = [curves_table(result), Text(first["diagnosis"]["text"], style=style)]
+        parts: list[Any] = [curves_table(result)] if first["epochs"] else [Text("no training epochs recorded")]
+        parts.append(Text(first["diagnosis"]["text"], style=style))
         if first["step_diagnosis"]:
             parts.append(Text(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
         if len(result["runs"]) > 1:
