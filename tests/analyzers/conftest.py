@@ -13,7 +13,8 @@ import torch
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.runner import run
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO, tiny_config
+
 HEADLINES = REPO / "data" / "headlines" / "headlines.tsv"
 PLANTED_WORD = "猫"
 PLANTED_LABEL = "sports"
@@ -46,25 +47,10 @@ def write_tsv(rows: list[dict[str, str]], path: Path) -> Path:
     return path
 
 
-def tiny_config(output_dir: Path, **overrides) -> RunConfig:
-    values = dict(
-        recipe="analyzer_test",
-        task="headlines",
-        model="tiny",
-        peft="full",
-        tiny_layers=2,
-        tiny_hidden=32,
-        tiny_heads=2,
-        tiny_vocab_size=2000,
-        epochs=3,
-        lr=3e-3,
-        batch_size=16,
-        patience=10,
-        max_length=48,
-        output_dir=str(output_dir),
-    )
-    values.update(overrides)
-    return RunConfig(**values)
+def analyzer_config(output_dir: Path, **overrides) -> RunConfig:
+    """The shared tiny run, on the full training split with a learning rate at which it learns in a few epochs."""
+    values = dict(train_size=None, epochs=3, lr=3e-3, batch_size=16, tiny_vocab_size=2000, max_length=48, patience=10)
+    return tiny_config(output_dir, **{**values, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +58,7 @@ def planted_run(tmp_path_factory) -> Path:
     """3 epochs on the planted headlines, with per-epoch training predictions and step evaluations."""
     root = tmp_path_factory.mktemp("planted")
     data = write_tsv(planted_rows(), root / "planted.tsv")
-    config = tiny_config(
+    config = analyzer_config(
         root / "runs",
         data=str(data),
         track_train=True,

@@ -9,7 +9,7 @@ import pytest
 from mikiwame.framework.runner import run
 from mikiwame.plugins.curves import diagnose
 
-from .conftest import tiny_config
+from .conftest import analyzer_config
 
 
 def history(train: list[float], validation: list[float]) -> list[dict]:
@@ -40,8 +40,10 @@ def test_rule_does_not_fire_on_controls(train, validation):
 
 @pytest.mark.slow
 def test_a_run_made_to_over_fit_is_diagnosed_and_a_normal_run_is_not(tmp_path):
-    overfit = run(tiny_config(tmp_path / "over", train_size=30, epochs=12, lr=1e-2, patience=100, analyze=["curves"]))
-    normal = run(tiny_config(tmp_path / "normal", epochs=5, analyze=["curves"]))
+    overfit = run(
+        analyzer_config(tmp_path / "over", train_size=30, epochs=12, lr=1e-2, patience=100, analyze=["curves"])
+    )
+    normal = run(analyzer_config(tmp_path / "normal", epochs=5, analyze=["curves"]))
     over_result = json.loads((overfit / "analyses" / "curves.json").read_text(encoding="utf-8"))
     normal_result = json.loads((normal / "analyses" / "curves.json").read_text(encoding="utf-8"))
     assert over_result["runs"][0]["diagnosis"]["overfitting"], over_result["runs"][0]["diagnosis"]["text"]

@@ -15,7 +15,7 @@ from mikiwame.framework.analysis import run_analyzers
 from mikiwame.framework.cli import main
 from mikiwame.framework.plugins import build_plugin_set
 
-from .conftest import REPO
+from ..conftest import REPO
 
 DOC = REPO / "docs" / "writing_analyzers.md"
 FILE_BLOCK = re.compile(r"<!-- file: (?P<name>\S+) -->\n```\w*\n(?P<body>.*?)```", re.S)
