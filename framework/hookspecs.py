@@ -49,8 +49,9 @@ def mikiwame_register_reporters(register: Callable[[Any], None]) -> None:
 
 @hookspec
 def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Called when a recipe builds its command line. Add options with `parser.add_argument`; their values
-    are stored in `config.options[dest]` and saved with the run."""
+    """Called when a recipe builds its command line, and for `mikiwame analyze`. Add options with
+    `parser.add_argument`; in a recipe their values are stored in `config.options[dest]` and saved with the run;
+    analyzers read them from `context.options[dest]` either way."""
 
 
 @hookspec
