@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import MikiwameError
-from .plugins import PLUGINS_ENV, build_plugin_set
+from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
 from .runner import collect_sections
 
@@ -70,13 +70,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     plugins = build_plugin_set()
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
-    run_analyzers(plugins, Path(args.run_dir), names)
+    options = {dest: getattr(args, dest) for dest in args.plugin_dests}
+    run_analyzers(plugins, Path(args.run_dir), names, options)
     results = RunResults.load(Path(args.run_dir))
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
+    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--compare` of curves),
+    passed to analyzers as `context.options` as in a live run."""
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
@@ -88,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="run analyzers on a finished run without retraining")
     analyze.add_argument("run_dir")
     analyze.add_argument("analyzers", help="comma-separated analyzer names (see `mikiwame plugins`)")
-    analyze.set_defaults(func=cmd_analyze)
+    core = {a.dest for a in analyze._actions}
+    if plugins is not None:
+        plugins.hook.mikiwame_add_arguments(parser=analyze)
+    analyze.set_defaults(func=cmd_analyze, plugin_dests=[a.dest for a in analyze._actions if a.dest not in core])
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument("--format", default="terminal", help="a reporter name: terminal, json, ...")
@@ -97,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(build_plugin_set()).parse_args(argv)
     try:
         return args.func(args)
     except MikiwameError as err:

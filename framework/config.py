@@ -55,6 +55,8 @@ class RunConfig:
     dropout: float | None = None
     seed: int = 42
     save_every: int | None = None
+    eval_every: int | None = None
+    track_train: bool = False
     keep_checkpoints: int = 1
     resume: str | None = None
     report_to: list[str] = field(default_factory=list)
@@ -74,6 +76,8 @@ class RunConfig:
             raise ConfigError(f"--train-size must be at least 2, got {self.train_size}")
         if self.class_weights not in ("none", "balanced"):
             raise ConfigError(f"--class-weights {self.class_weights!r} is not one of none, balanced")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(f"--eval-every must be at least 1, got {self.eval_every}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
 
@@ -171,6 +175,18 @@ def build_parser(description: str, defaults: RunConfig) -> argparse.ArgumentPars
         type=int,
         default=defaults.save_every,
         help="checkpoint every N optimizer steps (default: each epoch)",
+    )
+    t.add_argument(
+        "--eval-every",
+        type=int,
+        default=defaults.eval_every,
+        help="also evaluate on validation every N optimizer steps (learning curves; early stopping stays per epoch)",
+    )
+    t.add_argument(
+        "--track-train",
+        action="store_true",
+        default=defaults.track_train,
+        help="predict the training set after each epoch (train_dynamics.json: which examples are learned late)",
     )
     t.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
     t.add_argument("--resume", default=defaults.resume, help="checkpoint directory to continue from")

@@ -88,7 +88,7 @@ class StepEnd:
 
 @dataclass
 class Evaluation:
-    phase: str  # "before", "epoch" or "after"
+    phase: str  # "before", "step", "epoch" or "after"
     split: str
     epoch: int | None
     metrics: dict[str, Any]
@@ -107,6 +107,8 @@ class TrainingProgress:
     bad_evals: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    step_history: list[dict[str, Any]] = field(default_factory=list)
+    train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
 
     def state_dict(self) -> dict[str, Any]:
@@ -259,6 +261,9 @@ class Engine:
                         epoch, progress.global_step, self.total_steps, loss.detach(), scheduler.get_last_lr()[0]
                     )
                     self.hooks.mikiwame_on_step_end(run=self.run, step=step)
+                    if cfg.eval_every and progress.global_step % cfg.eval_every == 0:
+                        self._evaluate_step(epoch, loss_sum, summarize)
+                        model.train()
                     if cfg.save_every and progress.global_step % cfg.save_every == 0:
                         self.save_checkpoint()
             train_loss = acc.reduce(loss_sum, reduction="mean").item() / max(progress.batches_done, 1)
@@ -269,6 +274,23 @@ class Engine:
             acc.unwrap_model(model).load_state_dict(progress.best_state, strict=False)
         self.hooks.mikiwame_after_train(run=self.run)
         return progress
+
+    def _evaluate_step(self, epoch: int, loss_sum: torch.Tensor, summarize: Callable[[Predictions], dict]) -> None:
+        """`--eval-every N`: a validation point for the learning curves; early stopping stays per epoch."""
+        progress, acc = self.progress, self.accelerator
+        train_loss = acc.reduce(loss_sum, reduction="mean").item() / max(progress.batches_done, 1)
+        record: dict[str, Any] = {
+            "step": progress.global_step,
+            "epoch": epoch + progress.batches_done / len(self.train_loader),
+            "train_loss": train_loss,
+        }
+        if "validation" in self.eval_loaders:
+            predictions, _ = self.evaluate("validation", "step", epoch + 1, summarize)
+            record.update(
+                validation_loss=float(predictions.losses.mean()),
+                validation_accuracy=float((predictions.gold == predictions.predicted).mean()),
+            )
+        progress.step_history.append(record)
 
     def _end_of_epoch(self, epoch: int, train_loss: float, summarize: Callable[[Predictions], dict]) -> bool:
         """Validate, log, remember the best weights; True when early stopping ends training."""
@@ -286,6 +308,15 @@ class Engine:
             else:
                 progress.bad_evals += 1
         progress.history.append(record)
+        if cfg.track_train:
+            train = self.predict("train")
+            progress.train_dynamics.append(
+                {
+                    "epoch": epoch + 1,
+                    "correct": (train.gold == train.predicted).astype(int).tolist(),
+                    "gold_probability": train.probabilities[np.arange(len(train.gold)), train.gold].round(4).tolist(),
+                }
+            )
         acc.log({k: v for k, v in record.items() if k != "step"}, step=progress.global_step)
         progress.stopped_early = bool(cfg.patience and progress.bad_evals >= cfg.patience and epoch + 1 < cfg.epochs)
         if not cfg.save_every:

@@ -49,8 +49,9 @@ def mikiwame_register_reporters(register: Callable[[Any], None]) -> None:
 
 @hookspec
 def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Called when a recipe builds its command line. Add options with `parser.add_argument`; their values
-    are stored in `config.options[dest]` and saved with the run."""
+    """Called when a recipe builds its command line, and for `mikiwame analyze`. Add options with
+    `parser.add_argument`; in a recipe their values are stored in `config.options[dest]` and saved with the run;
+    analyzers read them from `context.options[dest]` either way."""
 
 
 @hookspec
@@ -68,7 +69,7 @@ def mikiwame_on_step_end(run: Any, step: Any) -> None:
 
 @hookspec
 def mikiwame_on_evaluate(run: Any, evaluation: Any) -> None:
-    """Called after each evaluation with an `Evaluation` (phase `before`/`epoch`/`after`, split, epoch,
+    """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
     metrics with n and intervals). Return value ignored."""
 
 

@@ -34,7 +34,9 @@ def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate
     return Estimate(hits / n, float(ci.low), float(ci.high), n, "wilson")
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, value: float, seed: int, vectorized: bool) -> Estimate:
+def bootstrap_estimate(
+    data: tuple[np.ndarray, ...], statistic: Any, value: float, seed: int, vectorized: bool
+) -> Estimate:
     n = len(data[0])
     if n < 2 or all(np.all(d == d[0]) for d in data):
         return Estimate(value, value, value, n, "bootstrap")
@@ -76,12 +78,12 @@ def _macro_f1_batched(num_labels: int) -> Any:
 def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels: int, seed: int = 0) -> Estimate:
     g, p = np.asarray(gold), np.asarray(predicted)
     value = float(f1_score(g, p, labels=list(range(num_labels)), average="macro", zero_division=0))
-    return _bootstrap((g, p), _macro_f1_batched(num_labels), value, seed, vectorized=True)
+    return bootstrap_estimate((g, p), _macro_f1_batched(num_labels), value, seed, vectorized=True)
 
 
 def mean_estimate(values: Sequence[float], seed: int = 0) -> Estimate:
     v = np.asarray(values, dtype=np.float64)
-    return _bootstrap((v,), lambda x, axis=-1: np.mean(x, axis=axis), float(v.mean()), seed, vectorized=True)
+    return bootstrap_estimate((v,), lambda x, axis=-1: np.mean(x, axis=axis), float(v.mean()), seed, vectorized=True)
 
 
 def summarize(

@@ -1,7 +1,11 @@
-"""The PNGs a run directory holds: confusion matrix and training curves (matplotlib, Agg)."""
+"""The PNGs a run directory holds: confusion matrix and training curves (matplotlib, Agg), and the helpers
+analyzers draw their figures with."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +14,47 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+#: fonts with Japanese glyphs, in order of preference; matplotlib's default (DejaVu Sans) has none
+CJK_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans JP",
+    "IPAexGothic",
+    "IPAGothic",
+    "TakaoGothic",
+    "VL Gothic",
+    "Source Han Sans JP",
+    "Hiragino Sans",
+    "Yu Gothic",
+    "MS Gothic",
+)
+NO_CJK_FONT = (
+    "matplotlib has no font with Japanese glyphs, so Japanese text in {path} is drawn as empty boxes; "
+    "install one (e.g. `apt install fonts-noto-cjk` or `pip install japanize-matplotlib`) and re-run the analyzer"
+)
+
+
+def cjk_font() -> str | None:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+@contextmanager
+def japanese_text() -> Iterator[str | None]:
+    """Draw the figures made inside with a CJK font; yields its name, or None when there is none (the caller
+    then says so in its result, using NO_CJK_FONT). Missing-glyph warnings are silenced: analyzers never print."""
+    font = cjk_font()
+    with warnings.catch_warnings(), matplotlib.rc_context({"font.family": [font] if font else ["DejaVu Sans"]}):
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        yield font
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:

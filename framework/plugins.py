@@ -35,6 +35,10 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.bottleneck_adapter",
     "mikiwame.plugins.selective",
     "mikiwame.plugins.run_report",
+    "mikiwame.plugins.error_analysis",
+    "mikiwame.plugins.token_stats",
+    "mikiwame.plugins.curves",
+    "mikiwame.plugins.calibration",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
 )

@@ -214,6 +214,8 @@ class Outcome:
     after: dict[str, Any]
     predictions: dict[str, Predictions]
     history: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
     optimizer_steps: int = 0
@@ -308,7 +310,16 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     before = {s: engine.evaluate(s, "before", None, _summary(run_, True))[1] for s in evaluated}
     progress = engine.train(_summary(run_, False), resume=config.resume)
     outcome = Outcome(
-        before, {}, {}, progress.history, progress.best_epoch, progress.stopped_early, progress.global_step, peft_name
+        before,
+        {},
+        {},
+        progress.history,
+        progress.step_history,
+        progress.train_dynamics,
+        progress.best_epoch,
+        progress.stopped_early,
+        progress.global_step,
+        peft_name,
     )
     for s in splits:
         if s in evaluated:
@@ -364,6 +375,11 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
     )
     if outcome.history:
         plots.save_training_curves(outcome.history, plots_dir / "training_curves.png")
+    if outcome.train_dynamics:
+        train_ids = [e.id for e in data.split("train")]
+        directory.write_json(
+            "train_dynamics.json", {"schema_version": 1, "ids": train_ids, "epochs": outcome.train_dynamics}
+        )
     directory.write_json("model_info.json", run_.model_info)
     directory.write_json("data_checks.json", run_.data_checks)
     directory.write_json("versions.json", {**versions(), "seed": config.seed})
@@ -382,6 +398,7 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
         "before": outcome.before,
         "after": outcome.after,
         "epochs": outcome.history,
+        "steps": outcome.steps,
         "best_epoch": outcome.best_epoch,
         "stopped_early": outcome.stopped_early,
         "optimizer_steps": outcome.optimizer_steps,

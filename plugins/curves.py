@@ -1,0 +1,206 @@
+"""`curves`: training and validation loss and accuracy per epoch (and per `--eval-every` step), an over-fitting
+diagnosis in words, and a comparison of several runs (`--compare RUN_DIR ...`).
+
+The rule (docs/analyzers.md): a run over-fits when, after the evaluation with the lowest validation loss,
+validation loss stays more than `RISE` (relative) above that minimum for at least `CONSECUTIVE` evaluations in
+a row while the training loss at the end of that stretch is below the training loss at the minimum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from mikiwame.framework import hookimpl, plots
+from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.results import ReportSection, RunResults
+
+NAME = "curves"
+CONSECUTIVE = 2
+RISE = 0.01
+UNDERFIT_DROP = 0.05
+
+
+def diagnose(
+    points: list[dict[str, Any]], unit: str = "epoch", consecutive: int = CONSECUTIVE, rise: float = RISE
+) -> dict[str, Any]:
+    """Apply the over-fitting rule to evaluation points (dicts with `unit`, train_loss, validation_loss)."""
+    points = [p for p in points if p.get("validation_loss") is not None]
+    if len(points) < 2:
+        text = f"fewer than 2 validation {unit}s (a fitted classifier, or no validation split): no diagnosis"
+        return {"overfitting": False, "verdict": "too few", "text": text}
+    val = [p["validation_loss"] for p in points]
+    train = [p["train_loss"] for p in points]
+    best = min(range(len(val)), key=val.__getitem__)
+    streak, end = 0, None
+    for i in range(best + 1, len(points)):
+        streak = streak + 1 if val[i] > val[best] * (1 + rise) else 0
+        if streak >= consecutive and train[i] < train[best]:
+            end = i
+    at = points[best][unit]
+    base = {"best_index": best, "best_" + unit: at, "best_validation_loss": val[best]}
+    if end is not None:
+        text = (
+            f"over-fitting: validation loss rose after {unit} {_fmt(at)} ({val[best]:.3f} → {max(val[best + 1 :]):.3f}"
+            f" at worst) while training loss fell ({train[best]:.3f} → {train[-1]:.3f})"
+        )
+        return {**base, "overfitting": True, "verdict": "over-fitting", "text": text}
+    if train[0] > 0 and (train[0] - min(train)) / train[0] < UNDERFIT_DROP:
+        text = (
+            f"under-fitting: training loss hardly fell ({train[0]:.3f} → {min(train):.3f}, "
+            f"less than {UNDERFIT_DROP:.0%}); try a higher learning rate or more epochs"
+        )
+        return {**base, "overfitting": False, "verdict": "under-fitting", "text": text}
+    if best == len(points) - 1:
+        text = f"no over-fitting: validation loss was still lowest at the last {unit} ({_fmt(at)}); more may help"
+        return {**base, "overfitting": False, "verdict": "still improving", "text": text}
+    text = (
+        f"no over-fitting by the rule: validation loss was lowest at {unit} {_fmt(at)} ({val[best]:.3f}) and did not "
+        f"stay more than {rise:.0%} above it for {consecutive} evaluations while training loss fell"
+    )
+    return {**base, "overfitting": False, "verdict": "plateau", "text": text}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if isinstance(x, int) or float(x).is_integer() else f"{x:.2f}"
+
+
+def run_curves(results: RunResults) -> dict[str, Any]:
+    m = results.metrics
+    epochs, steps = m.get("epochs", []), m.get("steps", [])
+    diagnosis = diagnose(epochs, "epoch")
+    if diagnosis["overfitting"] and m.get("best_epoch"):
+        kept = "early stopping restored" if m.get("stopped_early") else "the run kept the best validation loss of"
+        diagnosis["text"] += f": {kept} epoch {m['best_epoch']}"
+    after = m.get("after", {})
+    split = "test" if "test" in after else next(iter(after), None)
+    return {
+        "directory": str(results.directory),
+        "name": results.directory.name,
+        "epochs": epochs,
+        "steps": steps,
+        "best_epoch": m.get("best_epoch"),
+        "stopped_early": bool(m.get("stopped_early")),
+        "diagnosis": diagnosis,
+        "step_diagnosis": diagnose(steps, "step") if steps else None,
+        "final": {"split": split, "accuracy": after[split]["accuracy"]} if split else None,
+    }
+
+
+def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
+    """Loss (train dashed, validation solid) and validation accuracy; one colour per run."""
+    fig, (loss_ax, acc_ax) = plots.plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, r in enumerate(runs):
+        colour, label = f"C{k}", r["name"] if len(runs) > 1 else ""
+        if r["steps"]:
+            x = [s["epoch"] for s in r["steps"]]
+            loss_ax.plot(x, [s.get("validation_loss") for s in r["steps"]], color=colour, alpha=0.35, lw=1)
+            acc_ax.plot(x, [s.get("validation_accuracy") for s in r["steps"]], color=colour, alpha=0.35, lw=1)
+        x = [e["epoch"] for e in r["epochs"]]
+        loss_ax.plot(x, [e["train_loss"] for e in r["epochs"]], "--o", color=colour, ms=3, label=f"{label} train")
+        if all("validation_loss" in e for e in r["epochs"]):
+            loss_ax.plot(x, [e["validation_loss"] for e in r["epochs"]], "-o", color=colour, ms=3, label=f"{label} val")
+            acc_ax.plot(x, [e["validation_accuracy"] for e in r["epochs"]], "-o", color=colour, ms=3, label=label)
+        if r["best_epoch"]:
+            loss_ax.axvline(r["best_epoch"], color=colour, ls=":", lw=1)
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss (dotted line: kept epoch)")
+    loss_ax.legend(fontsize=7)
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
+    if len(runs) > 1:
+        acc_ax.legend(fontsize=7)
+    plots.save_figure(fig, path)
+
+
+class CurvesAnalyzer:
+    name = NAME
+    description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
+
+    def analyze(self, context: AnalysisContext) -> dict[str, Any]:
+        runs = [run_curves(context.results)]
+        runs += [run_curves(RunResults.load(Path(d))) for d in context.options.get("compare") or []]
+        figure = context.directory / "analyses" / "curves.png"
+        save_plot(runs, figure)
+        return {
+            "rule": f"validation loss > (1 + {RISE}) × its minimum for ≥ {CONSECUTIVE} consecutive evaluations "
+            "after the minimum, while training loss is below its value at the minimum",
+            "runs": runs,
+            "figure": str(figure.relative_to(context.directory)),
+        }
+
+
+def curves_table(result: dict[str, Any]) -> Table:
+    first = result["runs"][0]
+    table = Table(title="Learning curves per epoch", title_justify="left", caption=f"rule: {result['rule']}")
+    for column in ("epoch", "train loss", "validation loss", "validation accuracy"):
+        table.add_column(column, justify="right")
+    for e in first["epochs"]:
+        kept = e["epoch"] == first["best_epoch"]
+        table.add_row(
+            f"{e['epoch']}{' (kept)' if kept else ''}",
+            f"{e['train_loss']:.4f}",
+            f"{e['validation_loss']:.4f}" if "validation_loss" in e else "–",
+            f"{e['validation_accuracy']:.3f}" if "validation_accuracy" in e else "–",
+            style="bold" if kept else None,
+        )
+    return table
+
+
+def comparison_table(runs: list[dict[str, Any]]) -> Table:
+    table = Table(title="Runs compared", title_justify="left")
+    for column in ("run", "epochs", "kept epoch", "best validation loss", "final accuracy [95% CI]", "diagnosis"):
+        table.add_column(column)
+    for r in runs:
+        final = r["final"]
+        acc = final["accuracy"] if final else None
+        table.add_row(
+            r["name"],
+            str(len(r["epochs"])),
+            str(r["best_epoch"]),
+            f"{r['diagnosis'].get('best_validation_loss', float('nan')):.4f}",
+            f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] ({final['split']}, n={acc['n']})"
+            if acc
+            else "–",
+            r["diagnosis"]["verdict"],
+        )
+    return table
+
+
+@hookimpl
+def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
+    result = results.analyses.get(NAME)
+    if result is None:
+        return []
+
+    def render() -> Group:
+        first = result["runs"][0]
+        style = "bold red" if first["diagnosis"]["overfitting"] else "green"
+        parts: list[Any] = [curves_table(result)] if first["epochs"] else [Text("no training epochs recorded")]
+        parts.append(Text(first["diagnosis"]["text"], style=style))
+        if first["step_diagnosis"]:
+            parts.append(Text(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
+        if len(result["runs"]) > 1:
+            parts.append(comparison_table(result["runs"]))
+        parts.append(Text(f"plot: {results.directory / result['figure']}"))
+        return Group(*parts)
+
+    return [ReportSection(NAME, "Learning curves", 80, result, render)]
+
+
+@hookimpl
+def mikiwame_add_arguments(parser):
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RUN_DIR",
+        default=None,
+        help="curves: also draw and diagnose these finished runs beside this one",
+    )
+
+
+@hookimpl
+def mikiwame_register_analyzers(register):
+    register(CurvesAnalyzer())

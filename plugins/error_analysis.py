@@ -1,0 +1,372 @@
+"""`errors`: what the saved model gets wrong, where, and how sure it was.
+
+The model is loaded from the run directory and predicts every example afresh (not read back from
+predictions.jsonl), so the list is the saved model's, whatever wrote the file. Slices say on which kinds of
+text accuracy drops (each with n and a 95% Wilson interval); the training-set lists point at possible label
+noise or hard cases: training examples the final model still gets wrong, and, when the run recorded per-epoch
+training predictions (`--track-train`), the examples learned late or forgotten along the way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.japanese import has_latin_acronym, words
+from mikiwame.framework.metrics import accuracy_estimate
+from mikiwame.framework.results import ReportSection, RunResults
+
+from .run_report import estimate
+
+NAME = "errors"
+RARE_PIECE_MAX_COUNT = 0  # a word piece seen at most this often in the training texts counts as rare (unseen)
+RARE_SHARE_HIGH = 0.2
+MOST_CONFIDENT = 10
+SHOWN = 10
+NO_DYNAMICS = (
+    "this run did not record per-epoch training predictions, so 'learned late' cannot be told; "
+    "re-run the recipe with --track-train (it writes train_dynamics.json)"
+)
+
+
+def fresh_predictions(context: AnalysisContext) -> list[dict[str, Any]]:
+    """Every example of the run, labelled again by the saved model."""
+    rows = context.predictions
+    predicted = context.predictor.predict([r["text"] for r in rows])
+    return [
+        {
+            "id": r["id"],
+            "split": r["split"],
+            "text": r["text"],
+            "gold": r["gold"],
+            "predicted": p.label,
+            "confidence": round(p.probabilities[p.label], 6),
+            "gold_probability": round(p.probabilities[r["gold"]], 6),
+        }
+        for r, p in zip(rows, predicted, strict=True)
+    ]
+
+
+def errors_by_pair(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    wrong = sorted((r for r in rows if r["predicted"] != r["gold"]), key=lambda r: -r["confidence"])
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in wrong:
+        pairs[(r["gold"], r["predicted"])].append(r)
+    return {
+        "n": len(rows),
+        "n_errors": len(wrong),
+        "accuracy": accuracy_estimate([r["gold"] for r in rows], [r["predicted"] for r in rows]).to_dict(),
+        "pairs": [
+            {"gold": g, "predicted": p, "n": len(examples), "examples": examples}
+            for (g, p), examples in sorted(pairs.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ],
+    }
+
+
+def _slice(feature: str, value: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    accuracy = accuracy_estimate([r["gold"] for r in rows], [r["predicted"] for r in rows])
+    return {"feature": feature, "value": value, "accuracy": accuracy.to_dict()}
+
+
+def _length_buckets(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Quartiles of the split's own character lengths, so each bucket holds about a quarter of it."""
+    lengths = np.asarray([len(r["text"]) for r in rows])
+    edges = sorted({int(q) for q in np.quantile(lengths, [0.25, 0.5, 0.75])})
+    buckets, low = [], 0
+    for high in [*edges, int(lengths.max())]:
+        members = [r for r in rows if low < len(r["text"]) <= high]
+        if members:
+            buckets.append((f"{low + 1}–{high} chars", members))
+        low = high
+    return buckets
+
+
+class TextFeatures:
+    """Per-text features the slices use: rare word pieces (saved tokenizer) and UniDic word classes. A model
+    without a word-piece tokenizer (a `classifier:` run such as TF-IDF) has no rare-piece share."""
+
+    def __init__(self, tokenizer: Any | None, train_texts: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.piece_counts: Counter[str] = Counter()
+        for text in train_texts if tokenizer is not None else []:
+            self.piece_counts.update(tokenizer.tokenize(text))
+
+    def rare_share(self, text: str) -> float | None:
+        if self.tokenizer is None:
+            return None
+        pieces = self.tokenizer.tokenize(text)
+        unk = self.tokenizer.unk_token
+        rare = sum(p == unk or self.piece_counts[p] <= RARE_PIECE_MAX_COUNT for p in pieces)
+        return rare / max(len(pieces), 1)
+
+    def describe(self, text: str) -> dict[str, Any]:
+        tokens = words(text)
+        return {
+            "rare_share": self.rare_share(text),
+            "abbreviation": has_latin_acronym(text) or any(w.is_katakana_abbreviation for w in tokens),
+            "number": any(w.is_numeral for w in tokens),
+            "named_entity": any(w.is_proper_noun for w in tokens),
+        }
+
+
+def slices(rows: list[dict[str, Any]], features: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy on each slice of one split's rows; `features` is keyed by (split, id), ids need not be unique
+    across splits."""
+    found: list[dict[str, Any] | None] = [_slice("length", name, members) for name, members in _length_buckets(rows)]
+    share = {r["id"]: features[r["split"], r["id"]]["rare_share"] for r in rows}
+    found += [
+        _slice("rare word pieces", "none", [r for r in rows if share[r["id"]] == 0]),
+        _slice(
+            "rare word pieces",
+            f"≤ {RARE_SHARE_HIGH:.0%} of pieces",
+            [r for r in rows if share[r["id"]] is not None and 0 < share[r["id"]] <= RARE_SHARE_HIGH],
+        ),
+        _slice(
+            "rare word pieces",
+            f"> {RARE_SHARE_HIGH:.0%} of pieces",
+            [r for r in rows if share[r["id"]] is not None and share[r["id"]] > RARE_SHARE_HIGH],
+        ),
+    ]
+    for feature, key in (
+        ("abbreviation", "abbreviation"),
+        ("number", "number"),
+        ("named entity (固有名詞)", "named_entity"),
+    ):
+        found += [
+            _slice(feature, "with", [r for r in rows if features[r["split"], r["id"]][key]]),
+            _slice(feature, "without", [r for r in rows if not features[r["split"], r["id"]][key]]),
+        ]
+    return [s for s in found if s is not None]
+
+
+def learning_dynamics(context: AnalysisContext, train_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per training example: the epoch from which it stays correct, and how often it was forgotten
+    (correct, then wrong: Toneva et al. 2019). Late = learned in the second half of the epochs, or never."""
+    path = context.directory / "train_dynamics.json"
+    if not path.is_file():
+        return {"available": False, "message": NO_DYNAMICS}
+    dynamics = json.loads(path.read_text(encoding="utf-8"))
+    by_id = {r["id"]: r for r in train_rows}
+    if set(dynamics["ids"]) != set(by_id):
+        return {"available": False, "message": "train_dynamics.json does not match this run's training split"}
+    correct = np.asarray([e["correct"] for e in dynamics["epochs"]], dtype=bool)  # epochs × examples
+    gold_probability = np.asarray([e["gold_probability"] for e in dynamics["epochs"]])
+    epochs = [e["epoch"] for e in dynamics["epochs"]]
+    stays = np.flip(np.logical_and.accumulate(np.flip(correct, 0), axis=0), 0)
+    learned_at = [epochs[int(np.argmax(col))] if col.any() else None for col in stays.T]
+    forgotten = (correct[:-1] & ~correct[1:]).sum(axis=0)
+    half = epochs[(len(epochs) - 1) // 2]
+    examples = []
+    for i, example_id in enumerate(dynamics["ids"]):
+        if learned_at[i] is None or learned_at[i] > half:
+            examples.append(
+                {
+                    **by_id[example_id],
+                    "learned_at_epoch": learned_at[i],
+                    "forgotten": int(forgotten[i]),
+                    "mean_gold_probability": round(float(gold_probability[:, i].mean()), 4),
+                }
+            )
+    examples.sort(
+        key=lambda r: (r["learned_at_epoch"] is not None, -(r["learned_at_epoch"] or 0), r["mean_gold_probability"])
+    )
+    histogram = Counter("never" if e is None else str(e) for e in learned_at)
+    return {
+        "available": True,
+        "epochs": epochs,
+        "late_after_epoch": half,
+        "learned_at_epoch_counts": {k: histogram[k] for k in [*map(str, epochs), "never"] if k in histogram},
+        "forgotten_at_least_once": int((forgotten > 0).sum()),
+        "n": len(learned_at),
+        "late_or_never": examples,
+    }
+
+
+class ErrorAnalyzer:
+    name = NAME
+    description = "misclassified examples by confusion pair, accuracy slices, confident errors, hard training examples"
+
+    def analyze(self, context: AnalysisContext) -> dict[str, Any]:
+        rows = fresh_predictions(context)
+        by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            by_split[r["split"]].append(r)
+        tokenizer = getattr(context.predictor, "tokenizer", None)
+        features_of = TextFeatures(tokenizer, [r["text"] for r in by_split.get("train", [])])
+        features = {(r["split"], r["id"]): features_of.describe(r["text"]) for r in rows}
+        held_out = [s for s in ("test", "validation") if s in by_split]
+        train = by_split.get("train", [])
+        return {
+            "predicted_afresh": True,
+            "rare_piece_max_count": RARE_PIECE_MAX_COUNT,
+            "errors": {split: errors_by_pair(members) for split, members in by_split.items()},
+            "slices": {split: slices(by_split[split], features) for split in held_out},
+            "most_confident_errors": {
+                split: sorted(
+                    (r for r in by_split[split] if r["predicted"] != r["gold"]), key=lambda r: -r["confidence"]
+                )[:MOST_CONFIDENT]
+                for split in held_out
+            },
+            "train_wrong": sorted((r for r in train if r["predicted"] != r["gold"]), key=lambda r: -r["confidence"]),
+            "train_dynamics": learning_dynamics(context, train)
+            if train
+            else {"available": False, "message": "no training split"},
+        }
+
+
+# ---------------------------------------------------------------- report
+
+
+def _example_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("text", overflow="fold", min_width=16, ratio=3)
+    for column in ("gold", "predicted", "confidence", *extra):
+        table.add_column(column, justify="left" if column in ("gold", "predicted") else "right")
+    for r in rows:
+        table.add_row(
+            r["text"],
+            r["gold"],
+            Text(r["predicted"], style="red"),
+            f"{r['confidence']:.3f}",
+            *(str(r[c]) for c in extra),
+        )
+    return table
+
+
+def pairs_table(result: dict[str, Any]) -> Table:
+    splits = list(result["errors"])
+    table = Table(title="Errors by confusion pair (saved model, predicted afresh)", title_justify="left")
+    table.add_column("gold → predicted", style="bold")
+    for s in splits:
+        e = result["errors"][s]
+        table.add_column(f"{s} (errors {e['n_errors']}/{e['n']})", justify="right")
+    table.add_column("most confident example (held-out first)")
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    example: dict[tuple[str, str], str] = {}
+    for s in reversed(splits):
+        for pair in result["errors"][s]["pairs"]:
+            key = (pair["gold"], pair["predicted"])
+            counts[key][s] = pair["n"]
+            example[key] = f"{pair['examples'][0]['text']} ({pair['examples'][0]['confidence']:.2f})"
+    for key in sorted(counts, key=lambda k: -sum(counts[k].values()))[:15]:
+        table.add_row(f"{key[0]} → {key[1]}", *(str(counts[key].get(s, 0)) for s in splits), example[key])
+    return table
+
+
+def slices_table(split: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Accuracy by slice ({split} split, 95% Wilson interval)", title_justify="left")
+    for column in ("feature", "slice", "n", "accuracy [95% CI]"):
+        table.add_column(column, justify="right" if column == "n" else "left")
+    previous = None
+    for s in rows:
+        table.add_row(
+            s["feature"] if s["feature"] != previous else "",
+            s["value"],
+            str(s["accuracy"]["n"]),
+            estimate(s["accuracy"]),
+        )
+        previous = s["feature"]
+    return table
+
+
+def train_renderable(result: dict[str, Any]) -> Group:
+    parts: list[Any] = []
+    wrong = result["train_wrong"]
+    n_train = result["errors"].get("train", {}).get("n", 0)
+    parts.append(
+        _example_table(
+            f"Training examples the final model gets wrong ({len(wrong)}/{n_train}): label noise or hard cases?",
+            wrong[:SHOWN],
+        )
+    )
+    dyn = result["train_dynamics"]
+    if not dyn["available"]:
+        parts.append(Text(dyn["message"], style="yellow"))
+    else:
+        counts = ", ".join(f"{k}: {v}" for k, v in dyn["learned_at_epoch_counts"].items())
+        parts.append(
+            Text(
+                f"learned at epoch (n={dyn['n']}): {counts}; forgotten at least once: {dyn['forgotten_at_least_once']}"
+            )
+        )
+        late = [{**r, "learned": r["learned_at_epoch"] or "never"} for r in dyn["late_or_never"][:SHOWN]]
+        parts.append(
+            _example_table(
+                f"Learned late (after epoch {dyn['late_after_epoch']}) or never ({len(dyn['late_or_never'])})",
+                late,
+                ("learned", "forgotten", "mean_gold_probability"),
+            )
+        )
+    return Group(*parts)
+
+
+def _counts_only(summary: dict[str, Any]) -> dict[str, Any]:
+    pairs = [{k: v for k, v in pair.items() if k != "examples"} for pair in summary["pairs"]]
+    return {**summary, "pairs": pairs}
+
+
+@hookimpl
+def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
+    """Section data is what a reader needs (counts, slices, the top examples); the full lists stay in
+    analyses/errors.json, which the JSON report also carries under `analyses`."""
+    result = results.analyses.get(NAME)
+    if result is None:
+        return []
+    late = result["train_dynamics"].get("late_or_never", [])
+    held_out = list(result["slices"])
+    sections = [
+        ReportSection(
+            "errors",
+            "Errors by confusion pair",
+            60,
+            {split: _counts_only(e) for split, e in result["errors"].items()},
+            lambda: pairs_table(result),
+        ),
+        ReportSection(
+            "error_slices",
+            "Accuracy by slice",
+            61,
+            result["slices"],
+            lambda: Group(*(slices_table(s, result["slices"][s]) for s in held_out)),
+        ),
+        ReportSection(
+            "confident_errors",
+            "Most confident errors",
+            62,
+            result["most_confident_errors"],
+            lambda: Group(
+                *(
+                    _example_table(f"Most confident errors ({s} split)", result["most_confident_errors"][s])
+                    for s in held_out
+                )
+            ),
+        ),
+        ReportSection(
+            "hard_training_examples",
+            "Hard training examples",
+            63,
+            {
+                "train_wrong": result["train_wrong"][:SHOWN],
+                "n_train_wrong": len(result["train_wrong"]),
+                "train_dynamics": {**result["train_dynamics"], "late_or_never": late[:SHOWN]},
+                "n_late_or_never": len(late),
+            },
+            lambda: train_renderable(result),
+        ),
+    ]
+    return sections
+
+
+@hookimpl
+def mikiwame_register_analyzers(register):
+    register(ErrorAnalyzer())

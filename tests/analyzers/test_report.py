@@ -1,0 +1,53 @@
+"""`mikiwame report RUN_DIR` renders every saved analyzer result, in the terminal and as JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from mikiwame.framework.cli import main
+
+SECTIONS = (
+    "errors",
+    "error_slices",
+    "confident_errors",
+    "hard_training_examples",
+    "token-stats",
+    "curves",
+    "calibration",
+)
+
+
+def test_json_report_has_every_analyzer_section(planted_run, capsys):
+    assert main(["report", str(planted_run), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(SECTIONS) <= set(document["sections"])
+    assert set(document["analyses"]) == {"errors", "token-stats", "curves", "calibration"}
+
+
+def test_terminal_report_renders_every_analyzer_section(planted_run, capsys):
+    assert main(["report", str(planted_run)]) == 0
+    out = capsys.readouterr().out
+    for text in (
+        "Errors by confusion pair",
+        "Accuracy by slice",
+        "Words and noun spans",
+        "Learning curves",
+        "Calibration",
+    ):
+        assert text in out, text
+
+
+def test_analyze_compares_runs_given_with_compare(planted_run, tmp_path, capsys):
+    run_dir = shutil.copytree(planted_run, tmp_path / planted_run.name)
+    other = shutil.copytree(planted_run, tmp_path / "other-run")
+    assert main(["analyze", str(run_dir), "curves", "--compare", str(other)]) == 0
+    assert "Runs compared" in capsys.readouterr().out
+    result = json.loads((run_dir / "analyses" / "curves.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in result["runs"]] == [run_dir.name, "other-run"]
+    assert (run_dir / result["figure"]).stat().st_size > 0
+
+
+def test_unknown_analyzer_is_a_clear_error(planted_run, capsys):
+    assert main(["analyze", str(planted_run), "token-stat"]) == 2
+    assert "token-stats" in capsys.readouterr().err
