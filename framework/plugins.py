@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.token_stats",
     "mikiwame.plugins.curves",
     "mikiwame.plugins.calibration",
+    "mikiwame.plugins.shortcuts",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
 )
