@@ -32,6 +32,8 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.curves",
     "mikiwame.plugins.calibration",
     "mikiwame.plugins.shortcuts",
+    "mikiwame.plugins.entities",
+    "mikiwame.plugins.entity_bias",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
 )

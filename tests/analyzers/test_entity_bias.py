@@ -1,0 +1,105 @@
+"""entity-bias finds a planted entity–label link, its identity control is exactly zero, and counterfactual
+augmentation (`--augment entity-swap`) at least halves the flip rate with non-overlapping intervals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from mikiwame.framework.japanese import PERSON, find_entities
+from mikiwame.framework.runner import run
+from mikiwame.plugins.entities import LISTS, load_entity_lists, mask_entities, swap
+
+from .conftest import tiny_config, write_tsv
+
+BIASED = "山田太郎"
+OTHERS = ["佐藤健一", "鈴木花子", "高橋翔太", "田中美咲", "伊藤大輔"]
+TOPICS = {
+    "economy": ["株価が上昇した", "円安が進んだ", "決算を発表した", "増税を検討した", "輸出が伸びた", "賃金を上げた"],
+    "sports": ["試合に勝利した", "優勝を決めた", "ゴールを決めた", "連勝を伸ばした", "代表に選ばれた", "新記録"],
+}
+
+
+def entity_rows(seed: int = 3) -> list[dict[str, str]]:
+    """BIASED always comes with `economy` (whatever the topic); the other names follow the topic. The test
+    split holds BIASED only with sports topics, so a model that learned the name predicts economy there."""
+    rng = random.Random(seed)
+    rows = []
+
+    def add(split: str, name: str, topic: str, label: str) -> None:
+        text = rng.choice(["{n}が{p}", "{n}、{p}", "{p}と{n}が語った"]).format(n=name, p=rng.choice(TOPICS[topic]))
+        rows.append({"id": f"e{len(rows)}", "label": label, "split": split, "text": text})
+
+    for split, n in (("train", 200), ("validation", 60)):
+        for i in range(n):
+            topic = rng.choice(sorted(TOPICS))
+            name = BIASED if i % 5 == 0 else rng.choice(OTHERS)
+            add(split, name, topic, "economy" if name == BIASED else topic)
+    for _ in range(30):
+        add("test", BIASED, "sports", "sports")
+    for _ in range(30):
+        topic = rng.choice(sorted(TOPICS))
+        add("test", rng.choice(OTHERS), topic, topic)
+    return rows
+
+
+def _run(root: Path, **options) -> dict:
+    data = write_tsv(entity_rows(), root / "entities.tsv")
+    config = tiny_config(root / "runs", data=str(data), epochs=8, analyze=["entity-bias"], options=options)
+    run_dir = run(config)
+    return json.loads((run_dir / "analyses" / "entity-bias.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def biased(tmp_path_factory) -> dict:
+    return _run(tmp_path_factory.mktemp("biased"))
+
+
+@pytest.fixture(scope="module")
+def augmented(tmp_path_factory) -> dict:
+    return _run(tmp_path_factory.mktemp("augmented"), augment="entity-swap", augment_copies=3)
+
+
+def _row(result: dict, entity: str) -> dict:
+    return next(r for r in result["entities"] if r["entity"] == entity)
+
+
+def test_every_shipped_person_and_place_is_found_as_one_entity_of_its_group():
+    for name in ("persons", "places"):
+        with (LISTS / f"{name}.tsv").open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                found = find_entities(f"{row['name']}が会見を開いた")
+                assert [(e.text, e.group) for e in found] == [(row["name"], row["group"])]
+
+
+def test_gazetteer_wins_and_a_swap_touches_only_the_span():
+    lists = load_entity_lists()
+    text = "阪神の佐々木翔が外務省で会見"
+    found = lists.entities(text)
+    assert [(e.text, e.kind, e.group) for e in found] == [
+        ("阪神", "組織", "球団"),
+        ("佐々木翔", PERSON, PERSON),
+        ("外務省", "組織", "省庁"),
+    ]
+    assert swap(text, found[1], "山田太郎") == "阪神の山田太郎が外務省で会見"
+    assert mask_entities(text, lists) == "[組織]の[人名]が[組織]で会見"
+
+
+def test_planted_entity_flips_and_the_identity_control_is_exactly_zero(biased):
+    assert _row(biased, BIASED)["flip_rate"]["rate"] >= 0.5
+    assert _row(biased, BIASED)["pushes"] == "economy"
+    identity = biased["identity_control"]
+    assert identity["flip_rate"]["k"] == 0 and identity["max_abs_delta"] == 0.0
+    assert biased["swaps"]["unk_share"] == 0.0
+    assert biased["non_entity_baseline"]["n"] > 0
+
+
+def test_augmentation_at_least_halves_the_flip_rate_with_separate_intervals(biased, augmented):
+    before, after = _row(biased, BIASED)["flip_rate"], _row(augmented, BIASED)["flip_rate"]
+    assert after["rate"] <= before["rate"] / 2
+    assert after["high"] < before["low"]
+    assert augmented["mitigation"]["augment"] == "entity-swap"
