@@ -5,7 +5,7 @@ tools in the field run it: texts/s of each, their ratio, and the largest differe
     python benchmarks/attribution.py --texts 200 --loop-texts 50 --threads 2
 
 The model is the tiny BERT built from the bundled headlines (random weights: speed and agreement do not depend
-on training). Texts are two bundled headlines joined, to reach the ~40 tokens of a news headline with its lead.
+on training). Texts are three bundled headlines joined, to reach the ~40 tokens of a news headline with its lead.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ HEADLINES = Path(__file__).resolve().parents[1] / "data" / "headlines" / "headli
 def benchmark_texts(n: int) -> list[str]:
     with HEADLINES.open(encoding="utf-8", newline="") as fh:
         rows = [r["text"] for r in csv.DictReader(fh, delimiter="\t")]
-    return [f"{rows[i % len(rows)]}。{rows[(7 * i + 3) % len(rows)]}" for i in range(n)]
+    return ["。".join(rows[(j * i + 3 * j) % len(rows)] for j in (1, 7, 13)) for i in range(n)]
 
 
 def tiny_model(texts: list[str], hidden: int, layers: int):

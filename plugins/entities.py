@@ -148,3 +148,15 @@ def mikiwame_add_arguments(parser):
     group.add_argument(
         "--mask-entities", action="store_true", help="replace entities by [人名]/[地名]/[組織] in every split"
     )
+
+
+class MaskedInputs:
+    """A predictor of a `--mask-entities` run seen from outside: texts are masked as in training before they
+    reach the model, so swap probes on the original texts measure what the masked model really does."""
+
+    def __init__(self, predictor, lists: EntityLists) -> None:
+        self.predictor, self.lists = predictor, lists
+        self.labels, self.tokenizer = predictor.labels, predictor.tokenizer
+
+    def probabilities(self, texts: list[str]):
+        return self.predictor.probabilities([mask_entities(t, self.lists) for t in texts])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,10 @@ from rich.text import Text
 from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import Span, located_words
+from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 
-from .entities import EntityLists, choose_substitutes, load_entity_lists, swap
+from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
 from .shortcuts import _interval, _mean_interval, _wilson
 
 NAME = "entity-bias"
@@ -298,3 +300,53 @@ def mikiwame_add_arguments(parser):
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(EntityBiasAnalyzer())
+
+
+def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str | None = None) -> dict[str, Any]:
+    """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
+    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
+    run gets them masked exactly as its training texts were."""
+    lists = load_entity_lists(entities_file)
+    reference = RunResults.load(next(iter(runs.values())))
+    texts = [p["text"] for p in reference.predictions() if p["split"] in ("validation", "test")]
+    rows = {}
+    for name, directory in runs.items():
+        results = RunResults.load(directory)
+        predictor: Any = RunPredictor(directory, plugins)
+        options = results.config.get("options", {})
+        if options.get("mask_entities"):
+            predictor = MaskedInputs(predictor, lists)
+        bias = measure_entity_bias(predictor, texts, lists, seed=int(results.config.get("seed", 0)))
+        split = "test" if "test" in results.metrics["after"] else next(iter(results.metrics["after"]))
+        rows[name] = {
+            "run": str(directory),
+            "augment": options.get("augment") or "none",
+            "mask_entities": bool(options.get("mask_entities")),
+            "accuracy": results.metrics["after"][split]["accuracy"],
+            "accuracy_split": split,
+            "swaps": bias["swaps"],
+            "identity_control": bias["identity_control"],
+            "non_entity_baseline": bias["non_entity_baseline"],
+        }
+    return {"schema_version": 1, "n_texts": len(texts), "runs": rows}
+
+
+def comparison_table(comparison: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Entity bias and accuracy before/after mitigation ({comparison['n_texts']} evaluation texts)",
+        title_justify="left",
+        caption="swap figures on the first run's original texts; 95% intervals (Wilson / bootstrap)",
+    )
+    for column in ("run", "accuracy [95%]", "swap flip rate [95%]", "mean |Δp| [95%]", "non-entity baseline flips"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name, row in comparison["runs"].items():
+        acc = row["accuracy"]
+        swaps, baseline = row["swaps"], row["non_entity_baseline"]
+        table.add_row(
+            name,
+            f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
+            _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
+            _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",
+            _interval(baseline["flip_rate"]) if baseline else "–",
+        )
+    return table

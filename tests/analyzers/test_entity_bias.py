@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from mikiwame.framework.japanese import PERSON, find_entities
+from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
 from mikiwame.plugins.entities import LISTS, load_entity_lists, mask_entities, swap
+from mikiwame.plugins.entity_bias import compare_mitigations
 
 from .conftest import tiny_config, write_tsv
 
@@ -47,21 +49,28 @@ def entity_rows(seed: int = 3) -> list[dict[str, str]]:
     return rows
 
 
-def _run(root: Path, **options) -> dict:
+def _run(root: Path, epochs: int = 8, **options) -> Path:
     data = write_tsv(entity_rows(), root / "entities.tsv")
-    config = tiny_config(root / "runs", data=str(data), epochs=8, analyze=["entity-bias"], options=options)
-    run_dir = run(config)
+    return run(tiny_config(root / "runs", data=str(data), epochs=epochs, analyze=["entity-bias"], options=options))
+
+
+def _analysis(run_dir: Path) -> dict:
     return json.loads((run_dir / "analyses" / "entity-bias.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def biased(tmp_path_factory) -> dict:
+def biased_run(tmp_path_factory) -> Path:
     return _run(tmp_path_factory.mktemp("biased"))
 
 
 @pytest.fixture(scope="module")
+def biased(biased_run) -> dict:
+    return _analysis(biased_run)
+
+
+@pytest.fixture(scope="module")
 def augmented(tmp_path_factory) -> dict:
-    return _run(tmp_path_factory.mktemp("augmented"), augment="entity-swap", augment_copies=3)
+    return _analysis(_run(tmp_path_factory.mktemp("augmented"), augment="entity-swap", augment_copies=3))
 
 
 def _row(result: dict, entity: str) -> dict:
@@ -103,3 +112,14 @@ def test_augmentation_at_least_halves_the_flip_rate_with_separate_intervals(bias
     assert after["rate"] <= before["rate"] / 2
     assert after["high"] < before["low"]
     assert augmented["mitigation"]["augment"] == "entity-swap"
+
+
+def test_masked_run_trains_on_type_tokens_and_is_invariant_to_swaps_of_found_entities(biased_run, tmp_path):
+    masked = _run(tmp_path, epochs=2, mask_entities=True)
+    texts = [json.loads(line)["text"] for line in (masked / "predictions.jsonl").open(encoding="utf-8")]
+    assert all("[人名]" in t and BIASED not in t for t in texts)
+    assert "人名" in (masked / "model" / "vocab.txt").read_text(encoding="utf-8").split()
+    comparison = compare_mitigations({"as given": biased_run, "masked": masked}, build_plugin_set())
+    assert comparison["runs"]["masked"]["swaps"]["flip_rate"]["k"] == 0
+    assert comparison["runs"]["as given"]["swaps"]["flip_rate"]["k"] > 0
+    assert comparison["runs"]["masked"]["accuracy"]["n"] == comparison["runs"]["as given"]["accuracy"]["n"]
