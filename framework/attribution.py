@@ -16,7 +16,8 @@ The embedding layer is found with `get_input_embeddings()`, so a PEFT-wrapped mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,20 @@ def piece_spans(tokenizer, text: str, tokens: Sequence[str]) -> list[tuple[int, 
     return spans
 
 
+@contextmanager
+def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
+    """Captum needs gradients with respect to the embedding layer's output only; weight gradients would make
+    every backward pass about twice as expensive."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 class BatchAttributor:
     """Attributes a target class logit to the word pieces of many texts, batch by batch."""
 
@@ -130,10 +145,11 @@ class BatchAttributor:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         out: list[TextAttribution | None] = [None] * len(texts)
-        for chunk_start in range(0, len(order), self.batch_size):
-            chunk = order[chunk_start : chunk_start + self.batch_size]
-            for i, result in zip(chunk, self._attribute_batch(texts, encoded, chunk, targets), strict=True):
-                out[i] = result
+        with frozen_parameters(self.model):
+            for chunk_start in range(0, len(order), self.batch_size):
+                chunk = order[chunk_start : chunk_start + self.batch_size]
+                for i, result in zip(chunk, self._attribute_batch(texts, encoded, chunk, targets), strict=True):
+                    out[i] = result
         return [r for r in out if r is not None]
 
     def _attribute_batch(
