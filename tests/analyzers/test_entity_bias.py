@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mikiwame.framework.cli import main
 from mikiwame.framework.japanese import PERSON, find_entities
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
@@ -123,3 +124,10 @@ def test_masked_run_trains_on_type_tokens_and_is_invariant_to_swaps_of_found_ent
     assert comparison["runs"]["masked"]["swaps"]["flip_rate"]["k"] == 0
     assert comparison["runs"]["as given"]["swaps"]["flip_rate"]["k"] > 0
     assert comparison["runs"]["masked"]["accuracy"]["n"] == comparison["runs"]["as given"]["accuracy"]["n"]
+
+
+def test_report_shows_swaps_controls_and_entities(biased_run, capsys):
+    assert main(["report", str(biased_run)]) == 0
+    out = capsys.readouterr().out
+    for text in ("Entity swaps", "identity control", "non-entity word swaps", BIASED, "templates"):
+        assert text in out, text

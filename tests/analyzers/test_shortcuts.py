@@ -100,3 +100,31 @@ def test_batched_integrated_gradients_equal_the_per_example_loop(planted_shortcu
         assert s.tokens == b.tokens
         np.testing.assert_allclose(b.scores, s.scores, atol=1e-3)
         assert abs(b.scores.sum() - b.logit_difference) <= 1e-3 + abs(b.delta)
+
+
+def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shortcut_run, capsys):
+    from mikiwame.framework.cli import main
+
+    assert main(["report", str(planted_shortcut_run)]) == 0
+    out = capsys.readouterr().out
+    assert "Shortcut words" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
+    assert "comprehensiveness AOPC" in out and "completeness" in out
+
+
+def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
+    from peft import LoraConfig, get_peft_model
+
+    from mikiwame.framework.config import RunConfig
+    from mikiwame.framework.task import Example, TaskData
+    from mikiwame.plugins.tiny_model import TinySource
+
+    texts = [r["text"] for r in read_headlines()[:12]]
+    data = TaskData("t", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "t")
+    config = RunConfig(tiny_hidden=32, tiny_layers=2, tiny_heads=2, tiny_vocab_size=500, max_length=48)
+    loaded = TinySource().load(config, data)
+    plain = BatchAttributor(loaded.model, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
+    wrapped = get_peft_model(loaded.model, LoraConfig(r=4, target_modules=["query", "value"]))
+    lora = BatchAttributor(wrapped, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
+    for a, b in zip(plain, lora, strict=True):  # LoRA starts as the identity (B = 0): same attributions
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert any(p.requires_grad for p in wrapped.parameters()), "attribution must leave trainable weights trainable"
