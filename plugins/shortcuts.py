@@ -41,6 +41,7 @@ MIN_ATTRIBUTION_SHARE = 0.2  # mean share of the text's total |attribution| that
 MIN_PURITY = 0.8  # share of the training texts containing the unit that carry the label
 MIN_FLIP_RATE = 0.5  # share of the predictions the unit pulled that flip when it is deleted
 CANDIDATES = 15  # (unit, label) pairs, highest mean share first, that are tested by deletion
+MIN_GOLD_SUPPORT = 3  # misclassified texts of one gold label containing the unit
 AOPC_K = 3  # comprehensiveness deletes the top 1..AOPC_K words of each text
 EXAMPLES = 3
 DEFAULT_STEPS = 32
@@ -102,8 +103,10 @@ def find_shortcuts(
     method: str = "ig",
     n_steps: int = DEFAULT_STEPS,
     seed: int = 0,
+    gold: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The whole analysis on a predictor (`.model`, `.tokenizer`, `.labels`, `.probabilities(texts)`)."""
+    """The whole analysis on a predictor (`.model`, `.tokenizer`, `.labels`, `.probabilities(texts)`); with
+    the texts' `gold` labels, the misclassified texts are also attributed to their gold class."""
     labels = predictor.labels
     probs = predictor.probabilities(texts).numpy()
     predicted = probs.argmax(-1)
@@ -190,8 +193,35 @@ def find_shortcuts(
         },
         "convergence": _convergence(deltas),
         "comprehensiveness": _aopc(predictor, texts, per_text, probs, predicted, seed),
+        "against_gold": _against_gold(attributor, texts, gold, predicted, labels, seed) if gold else None,
         "candidates": candidates,
         "flagged": [c for c in candidates if c["flagged"]],
+    }
+
+
+def _against_gold(
+    attributor: BatchAttributor, texts: list[str], gold: list[str], predicted: np.ndarray, labels: list[str], seed: int
+) -> dict[str, Any]:
+    """In the misclassified texts, the units whose attribution to the *gold* class is most negative: what
+    argued against the right answer."""
+    wrong = [i for i, g in enumerate(gold) if labels.index(g) != predicted[i]]
+    attributions = attributor.attribute([texts[i] for i in wrong], [labels.index(gold[i]) for i in wrong])
+    shares: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for i, attribution in zip(wrong, attributions, strict=True):
+        best: dict[str, float] = {}
+        for unit, share in unit_scores(texts[i], attribution):
+            best[normalise(unit.text)] = min(best.get(normalise(unit.text), np.inf), share)
+        for unit, share in best.items():
+            shares[(unit, gold[i])].append(share)
+    ranked = sorted(
+        (pair for pair, v in shares.items() if len(v) >= MIN_GOLD_SUPPORT), key=lambda pair: np.mean(shares[pair])
+    )
+    return {
+        "n_errors": len(wrong),
+        "units": [
+            {"unit": u, "gold": g, "attribution_share": _mean_interval(shares[(u, g)], seed)}
+            for u, g in ranked[:CANDIDATES]
+        ],
     }
 
 
@@ -252,6 +282,7 @@ class ShortcutsAnalyzer:
             method=context.options.get("shortcuts_method") or "ig",
             n_steps=int(context.options.get("shortcuts_steps") or DEFAULT_STEPS),
             seed=seed,
+            gold=[e.label for e in evaluated],
         )
         convergence = result["convergence"]
         result["warnings"] = (
@@ -344,6 +375,14 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
                 )
             )
             parts += [Text("  ") + highlighted(e) for e in c["examples"]]
+        against = result.get("against_gold")
+        if against and against["units"]:
+            listed = ", ".join(
+                f"{r['unit']} (gold {r['gold']}, {share['mean']:+.2f}, n={share['n']})"
+                for r in against["units"][:5]
+                for share in [r["attribution_share"]]
+            )
+            parts.append(Text(f"in the {against['n_errors']} errors, units arguing against the gold label: {listed}"))
         parts += [Text(f"warning: {w}", style="yellow") for w in result["warnings"]]
         return Group(*parts)
 

@@ -76,6 +76,7 @@ def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_what_it_pul
     assert all(PLANT in e["text"][s:t] for e in top["examples"] for s, t in e["spans"])
     aopc = result["comprehensiveness"]
     assert aopc["top"]["low"] > aopc["random"]["high"]
+    assert result["against_gold"]["units"][0]["unit"] == PLANT  # in the errors, the plant argues against gold
 
 
 def test_nothing_is_flagged_without_the_plant(clean_run):
