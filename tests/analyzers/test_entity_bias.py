@@ -126,7 +126,8 @@ def test_masked_run_trains_on_type_tokens_and_is_invariant_to_swaps_of_found_ent
     assert comparison["runs"]["masked"]["accuracy"]["n"] == comparison["runs"]["as given"]["accuracy"]["n"]
 
 
-def test_report_shows_swaps_controls_and_entities(biased_run, capsys):
+def test_report_shows_swaps_controls_and_entities(biased_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["report", str(biased_run)]) == 0
     out = capsys.readouterr().out
     for text in ("Entity swaps", "identity control", "non-entity word swaps", BIASED, "templates"):

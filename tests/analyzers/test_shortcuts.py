@@ -103,12 +103,13 @@ def test_batched_integrated_gradients_equal_the_per_example_loop(planted_shortcu
         assert abs(b.scores.sum() - b.logit_difference) <= 1e-3 + abs(b.delta)
 
 
-def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shortcut_run, capsys):
+def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shortcut_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     from mikiwame.framework.cli import main
 
     assert main(["report", str(planted_shortcut_run)]) == 0
     out = capsys.readouterr().out
-    assert "Shortcut words" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
+    assert "Units the model leans on most" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
     assert "comprehensiveness AOPC" in out and "completeness" in out
 
 
