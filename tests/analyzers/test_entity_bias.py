@@ -132,3 +132,25 @@ def test_report_shows_swaps_controls_and_entities(biased_run, capsys, monkeypatc
     out = capsys.readouterr().out
     for text in ("Entity swaps", "identity control", "non-entity word swaps", BIASED, "templates"):
         assert text in out, text
+
+
+def test_mikiwame_transform_data_hooks_chain_after_the_entity_steps():
+    """An outside plugin's `mikiwame_transform_data` sees the result of the built-in masking step."""
+    from dataclasses import replace as replaced
+
+    from mikiwame.framework import hookimpl
+    from mikiwame.framework.config import RunConfig
+    from mikiwame.framework.runner import transform_data
+    from mikiwame.framework.task import Example, TaskData
+
+    class Exclaim:
+        @hookimpl
+        def mikiwame_transform_data(self, config, data):
+            return TaskData(data.name, [replaced(e, text=e.text + "!") for e in data.examples], data.source)
+
+    data = TaskData("t", [Example("1", f"{BIASED}が会見", "a", "train")], "t")
+    plugins = build_plugin_set(extra=[("exclaim", Exclaim())])
+    out = transform_data(plugins, RunConfig(options={"mask_entities": True}), data)
+    assert [e.text for e in out.examples] == ["[人名]が会見!"]
+    untouched = transform_data(build_plugin_set(), RunConfig(), data)
+    assert untouched.examples == data.examples
