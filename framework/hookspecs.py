@@ -55,6 +55,14 @@ def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @hookspec
+def mikiwame_transform_data(config: Any, data: Any) -> Any:
+    """Called once per run after the task loaded (and `--train-size` subsampled), before the data checks and
+    the model (whose vocabulary may be built from the training texts). Return a new `TaskData` to replace the
+    data (augmented training texts, masked entities, ...) or None to leave it. Implementations apply one
+    after another, each seeing the previous one's result."""
+
+
+@hookspec
 def mikiwame_before_train(run: Any) -> None:
     """Called once when everything is ready: model built, data checked, engine prepared; just before the
     evaluation before fine-tuning and the first training step. `run` is the `Run` (config, task data, model

@@ -39,6 +39,9 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.token_stats",
     "mikiwame.plugins.curves",
     "mikiwame.plugins.calibration",
+    "mikiwame.plugins.shortcuts",
+    "mikiwame.plugins.entities",
+    "mikiwame.plugins.entity_bias",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
 )

@@ -137,6 +137,13 @@ def reporters_listening(plugins: PluginSet) -> Iterator[None]:
             plugins.pm.unregister(name=name)
 
 
+def transform_data(plugins: PluginSet, config: RunConfig, data: TaskData) -> TaskData:
+    """Plugins' data steps (`mikiwame_transform_data`), chained in registration order."""
+    for impl in reversed(plugins.hook.mikiwame_transform_data.get_hookimpls()):
+        data = impl.function(config=config, data=data) or data
+    return data
+
+
 def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
     """Train, evaluate, analyse and report one run; return its finished directory."""
     transformers_logging.disable_progress_bar()  # our reporter owns the terminal
@@ -152,6 +159,7 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)
+    data = transform_data(plugins, config, data)
     checks = check_data(data, config)
     with reporters_listening(plugins):
         run_ = Run(

@@ -1,0 +1,352 @@
+"""`entity-bias`: does the saved model change its mind when one name is swapped for another?
+
+For each evaluation text with an entity (UniDic 人名/地名, organisations from the gazetteer, a user's list),
+K counterfactuals replace the entity's character span with K other names of the same group; nothing else in
+the text changes. Every text (originals, swaps, controls) goes through one de-duplicated batched prediction.
+- flip rate: share of swaps whose predicted label differs from the original's (Wilson interval);
+- |Δp|: absolute change in the probability of the originally predicted label (bootstrap interval);
+- invariance failure: a flip or |Δp| > INVARIANCE_THRESHOLD;
+- per entity: mean p(label | original) − p(label | swapped), the labels the entity itself pushes up;
+- controls: the identity swap (the entity put back in place, same path) must change nothing; swapping a
+  non-entity word for another word of the same length gives the baseline a text tolerates from any swap;
+- templates: neutral sentences filled with each entity, the label distribution the entity alone induces.
+docs/bias.md says what each number means.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.japanese import Span, located_words
+from mikiwame.framework.predict import RunPredictor
+from mikiwame.framework.results import ReportSection, RunResults
+
+from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
+from .shortcuts import _interval, _mean_interval, _wilson
+
+NAME = "entity-bias"
+K = 3  # counterfactuals per entity occurrence
+INVARIANCE_THRESHOLD = 0.1  # |Δp| above this (or a flip) is an invariance failure
+MIN_ENTITY_SWAPS = 6  # per-entity rows need at least this many swaps
+TOP_ENTITIES = 15
+TEMPLATES = ("○○が会見を開いた", "○○について発表があった", "○○の関係者が語った", "○○をめぐる話題")
+TEMPLATE_ENTITIES = 20
+DEFAULT_MAX_TEXTS = 2000
+
+
+class CachedPredictor:
+    """Probabilities of each distinct text, computed once in one batched pass, so the identity control goes
+    through exactly the path the swaps take."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor = predictor
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:
+            for text, p in zip(missing, self.predictor.probabilities(missing).numpy(), strict=True):
+                self.cache[text] = p
+        return np.asarray([self.cache[t] for t in texts]).reshape(len(texts), len(self.predictor.labels))
+
+
+def _baseline_swaps(text: str, entities: list[Span], vocabulary: dict[int, list[str]], rng: random.Random):
+    """A content word that is not part of an entity, swapped for another data-set word of the same length."""
+    taken = [(e.start, e.end) for e in entities]
+    words = [
+        w
+        for w in located_words(text)
+        if w.is_content and not w.is_proper_noun and all(w.end <= s or w.start >= e for s, e in taken)
+    ]
+    if not words:
+        return []
+    word = rng.choice(words)
+    original = text[word.start : word.end]
+    options = [v for v in vocabulary.get(len(original), []) if v != original]
+    span = Span(original, word.start, word.end, "word")
+    return [swap(text, span, v) for v in rng.sample(options, min(K, len(options)))]
+
+
+def _summary(originals: np.ndarray, swapped: np.ndarray, unk: list[bool], seed: int) -> dict[str, Any]:
+    predicted = originals.argmax(-1)
+    rows = np.arange(len(predicted))
+    delta = swapped[rows, predicted] - originals[rows, predicted]
+    flips = swapped.argmax(-1) != predicted
+    failures = flips | (np.abs(delta) > INVARIANCE_THRESHOLD)
+    return {
+        "n": len(predicted),
+        "flip_rate": _wilson(int(flips.sum()), len(flips)),
+        "mean_abs_delta": _mean_interval(np.abs(delta).tolist(), seed),
+        "max_abs_delta": float(np.abs(delta).max()) if len(delta) else None,
+        "invariance_failure_rate": _wilson(int(failures.sum()), len(failures)),
+        "unk_share": float(np.mean(unk)) if unk else 0.0,
+    }
+
+
+def measure_entity_bias(
+    predictor: Any, texts: list[str], lists: EntityLists, *, k: int = K, seed: int = 0
+) -> dict[str, Any]:
+    """The whole analysis on a predictor (`.labels`, `.tokenizer`, `.probabilities(texts)`)."""
+    labels, tokenizer = predictor.labels, predictor.tokenizer
+    rng = random.Random(seed)
+    predict = CachedPredictor(predictor)
+    vocabulary: dict[int, set[str]] = defaultdict(set)
+    for text in texts:
+        for w in located_words(text):
+            if w.is_content and not w.is_proper_noun:
+                vocabulary[w.end - w.start].add(text[w.start : w.end])
+    by_length = {n: sorted(v) for n, v in vocabulary.items()}
+
+    unk = tokenizer.unk_token
+    has_unk = {}
+
+    def contains_unk(text: str) -> bool:
+        if text not in has_unk:
+            has_unk[text] = unk in tokenizer.tokenize(text)
+        return has_unk[text]
+
+    pairs: dict[str, list[tuple[int, str]]] = {"entity": [], "identity": [], "baseline": []}
+    owners: list[tuple[str, str, str]] = []  # (entity text, group, substitute) per entity swap
+    per_type: Counter = Counter()
+    for i, text in enumerate(texts):
+        entities = lists.entities(text)
+        for entity in entities:
+            per_type[entity.kind] += 1
+            pairs["identity"].append((i, swap(text, entity, entity.text)))
+            for substitute in choose_substitutes(entity, lists.pools.get(entity.group, []), k, rng, tokenizer):
+                pairs["entity"].append((i, swap(text, entity, substitute)))
+                owners.append((entity.text, entity.group, substitute))
+        if entities:
+            pairs["baseline"] += [(i, t) for t in _baseline_swaps(text, entities, by_length, rng)]
+
+    results: dict[str, Any] = {}
+    originals_all = predict(list(texts)) if texts else np.empty((0, len(labels)))
+    for kind, items in pairs.items():
+        if not items:
+            results[kind] = None
+            continue
+        index = [i for i, _ in items]
+        swapped = predict([t for _, t in items])
+        unk_new = [contains_unk(t) and not contains_unk(texts[i]) for i, t in items]
+        results[kind] = _summary(originals_all[index], swapped, unk_new, seed)
+    entity_rows = _per_entity(pairs["entity"], owners, originals_all, predict, labels, seed)
+    return {
+        "n_texts": len(texts),
+        "n_texts_with_entities": len({i for i, _ in pairs["identity"]}),
+        "entities_by_type": dict(per_type),
+        "labels": labels,
+        "k": k,
+        "invariance_threshold": INVARIANCE_THRESHOLD,
+        "swaps": results["entity"],
+        "identity_control": results["identity"],
+        "non_entity_baseline": results["baseline"],
+        "entities": entity_rows,
+        "templates": _templates(predict, labels, Counter(o[0] for o in owners)),
+    }
+
+
+def _per_entity(items, owners, originals_all, predict, labels, seed) -> list[dict[str, Any]]:
+    """Per original entity: flip rate and mean p(label | original) − p(label | swapped) for every label."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for j, (entity, _, _) in enumerate(owners):
+        groups[entity].append(j)
+    rows = []
+    for entity, js in groups.items():
+        if len(js) < MIN_ENTITY_SWAPS:
+            continue
+        index = [items[j][0] for j in js]
+        before, after = originals_all[index], predict([items[j][1] for j in js])
+        flips = after.argmax(-1) != before.argmax(-1)
+        gap = (before - after).mean(0)
+        rows.append(
+            {
+                "entity": entity,
+                "group": owners[js[0]][1],
+                "swaps": len(js),
+                "flip_rate": _wilson(int(flips.sum()), len(js)),
+                "gap": {label: float(g) for label, g in zip(labels, gap, strict=True)},
+                "pushes": labels[int(gap.argmax())],
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["flip_rate"]["rate"], -max(r["gap"].values())))
+
+
+def _templates(predict: CachedPredictor, labels: list[str], counts: Counter) -> dict[str, Any]:
+    """Mean label distribution over neutral templates filled with each frequent entity, and with no entity."""
+    entities = [e for e, _ in counts.most_common(TEMPLATE_ENTITIES)]
+    empty = predict([t.replace("○○", "") for t in TEMPLATES]).mean(0)
+    rows = []
+    for entity in entities:
+        p = predict([t.replace("○○", entity) for t in TEMPLATES]).mean(0)
+        rows.append(
+            {
+                "entity": entity,
+                "distribution": {label: float(q) for label, q in zip(labels, p, strict=True)},
+                "induced": labels[int((p - empty).argmax())],
+                "shift": float((p - empty).max()),
+            }
+        )
+    return {
+        "templates": list(TEMPLATES),
+        "empty": {label: float(q) for label, q in zip(labels, empty, strict=True)},
+        "entities": sorted(rows, key=lambda r: -r["shift"]),
+    }
+
+
+class EntityBiasAnalyzer:
+    name = NAME
+    description = "entity-swap probes: flip rate, |Δp|, per-entity gaps, identity and non-entity controls"
+
+    def analyze(self, context: AnalysisContext) -> dict[str, Any]:
+        data = context.task_data
+        evaluated = [e for e in data.examples if e.split in ("validation", "test")] or data.split("train")
+        seed = int(context.results.config.get("seed", 0))
+        limit = int(context.options.get("entity_bias_max_texts") or DEFAULT_MAX_TEXTS)
+        if len(evaluated) > limit:
+            evaluated = random.Random(seed).sample(evaluated, limit)
+        lists = load_entity_lists(context.options.get("entities"))
+        k = int(context.options.get("entity_bias_k") or K)
+        result = measure_entity_bias(context.predictor, [e.text for e in evaluated], lists, k=k, seed=seed)
+        result["mitigation"] = {
+            "augment": context.options.get("augment") or "none",
+            "mask_entities": bool(context.options.get("mask_entities")),
+        }
+        return result
+
+
+def _rates_table(result: dict[str, Any]) -> Table:
+    table = Table(
+        title=(
+            f"Entity swaps: {result['n_texts_with_entities']} of {result['n_texts']} evaluation texts have an "
+            f"entity; K={result['k']} swaps each"
+        ),
+        title_justify="left",
+        caption=f"invariance failure: a flip or |Δp| > {result['invariance_threshold']}; 95% intervals",
+    )
+    for column in ("probe", "n", "flip rate [95%]", "mean |Δp| [95%]", "invariance failures", "new [UNK]"):
+        table.add_column(column, justify="left" if column == "probe" else "right")
+    for title, key in (
+        ("entity swaps", "swaps"),
+        ("identity control (must be 0)", "identity_control"),
+        ("non-entity word swaps (baseline)", "non_entity_baseline"),
+    ):
+        row = result[key]
+        if row is None:
+            table.add_row(title, "0", "–", "–", "–", "–")
+            continue
+        table.add_row(
+            title,
+            str(row["n"]),
+            _interval(row["flip_rate"]),
+            _interval(row["mean_abs_delta"], "{:.3f}"),
+            _interval(row["invariance_failure_rate"]),
+            f"{row['unk_share']:.0%}",
+        )
+    return table
+
+
+def _entities_table(result: dict[str, Any]) -> Table:
+    table = Table(title="Entities whose swaps change predictions most", title_justify="left")
+    for column in ("entity", "group", "swaps", "flip rate [95%]", "pushes", "gap"):
+        table.add_column(column, justify="left" if column in ("entity", "group", "pushes") else "right")
+    for row in result["entities"][:TOP_ENTITIES]:
+        table.add_row(
+            row["entity"],
+            row["group"],
+            str(row["swaps"]),
+            _interval(row["flip_rate"]),
+            row["pushes"],
+            f"{row['gap'][row['pushes']]:+.3f}",
+        )
+    return table
+
+
+@hookimpl
+def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
+    result = results.analyses.get(NAME)
+    if result is None:
+        return []
+
+    def render() -> Group:
+        parts: list[Any] = [_rates_table(result)]
+        if result["entities"]:
+            parts.append(_entities_table(result))
+        templates = result["templates"]["entities"][:5]
+        if templates:
+            parts.append(Text("templates (○○が会見を開いた, ...): label each entity alone pushes up most"))
+            parts += [Text(f"  {r['entity']} → {r['induced']} (+{r['shift']:.2f})") for r in templates]
+        return Group(*parts)
+
+    return [ReportSection(NAME, "Entity bias (swap probes)", 76, result, render)]
+
+
+@hookimpl
+def mikiwame_add_arguments(parser):
+    group = parser.add_argument_group("entity-bias analyzer")
+    group.add_argument("--entity-bias-k", type=int, default=K, help="counterfactuals per entity occurrence")
+    group.add_argument("--entity-bias-max-texts", type=int, default=DEFAULT_MAX_TEXTS)
+
+
+@hookimpl
+def mikiwame_register_analyzers(register):
+    register(EntityBiasAnalyzer())
+
+
+def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str | None = None) -> dict[str, Any]:
+    """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
+    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
+    run gets them masked exactly as its training texts were."""
+    lists = load_entity_lists(entities_file)
+    reference = RunResults.load(next(iter(runs.values())))
+    texts = [p["text"] for p in reference.predictions() if p["split"] in ("validation", "test")]
+    rows = {}
+    for name, directory in runs.items():
+        results = RunResults.load(directory)
+        predictor: Any = RunPredictor(directory, plugins)
+        options = results.config.get("options", {})
+        if options.get("mask_entities"):
+            predictor = MaskedInputs(predictor, lists)
+        bias = measure_entity_bias(predictor, texts, lists, seed=int(results.config.get("seed", 0)))
+        split = "test" if "test" in results.metrics["after"] else next(iter(results.metrics["after"]))
+        rows[name] = {
+            "run": str(directory),
+            "augment": options.get("augment") or "none",
+            "mask_entities": bool(options.get("mask_entities")),
+            "accuracy": results.metrics["after"][split]["accuracy"],
+            "accuracy_split": split,
+            "swaps": bias["swaps"],
+            "identity_control": bias["identity_control"],
+            "non_entity_baseline": bias["non_entity_baseline"],
+        }
+    return {"schema_version": 1, "n_texts": len(texts), "runs": rows}
+
+
+def comparison_table(comparison: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Entity bias and accuracy before/after mitigation ({comparison['n_texts']} evaluation texts)",
+        title_justify="left",
+        caption="swap figures on the first run's original texts; 95% intervals (Wilson / bootstrap)",
+    )
+    for column in ("run", "accuracy [95%]", "swap flip rate [95%]", "mean |Δp| [95%]", "non-entity baseline flips"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name, row in comparison["runs"].items():
+        acc = row["accuracy"]
+        swaps, baseline = row["swaps"], row["non_entity_baseline"]
+        table.add_row(
+            name,
+            f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
+            _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
+            _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",
+            _interval(baseline["flip_rate"]) if baseline else "–",
+        )
+    return table

@@ -1,0 +1,132 @@
+"""`shortcuts` ranks a planted token first and proves it by deletion; without the plant nothing is flagged; the
+batched attribution equals the per-example one."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor
+from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.predict import RunPredictor
+from mikiwame.framework.runner import run
+from mikiwame.plugins.shortcuts import MIN_FLIP_RATE
+
+from .conftest import read_headlines, tiny_config, write_tsv
+
+PLANT = "猫"
+PLANT_LABEL = "sports"
+TRAIN_SHARE = 0.9  # of PLANT_LABEL's training texts
+EVAL_SHARE = 0.5  # of every label's test texts (validation stays clean: it picks the best epoch)
+
+
+def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
+    rows = read_headlines()
+    if not planted:
+        return rows
+    rng = random.Random(seed)
+    for r in rows:
+        in_train = r["split"] == "train" and r["label"] == PLANT_LABEL and rng.random() < TRAIN_SHARE
+        in_eval = r["split"] == "test" and rng.random() < EVAL_SHARE
+        if in_train or in_eval:
+            r["text"] = f"{PLANT}、{r['text']}"
+    return rows
+
+
+def _run(root: Path, planted: bool) -> Path:
+    data = write_tsv(shortcut_rows(planted), root / "data.tsv")
+    return run(tiny_config(root / "runs", data=str(data), epochs=6, analyze=["shortcuts"]))
+
+
+@pytest.fixture(scope="module")
+def planted_shortcut_run(tmp_path_factory) -> Path:
+    return _run(tmp_path_factory.mktemp("shortcut"), planted=True)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory) -> Path:
+    return _run(tmp_path_factory.mktemp("clean"), planted=False)
+
+
+def _result(run_dir: Path) -> dict:
+    return json.loads((run_dir / "analyses" / "shortcuts.json").read_text(encoding="utf-8"))
+
+
+def test_the_plant_meets_the_issue_conditions():
+    train = [r for r in shortcut_rows(True) if r["split"] == "train"]
+    with_plant = [r for r in train if r["text"].startswith(PLANT)]
+    label_train = [r for r in train if r["label"] == PLANT_LABEL]
+    assert len([r for r in with_plant if r["label"] == PLANT_LABEL]) >= 0.8 * len(label_train)
+    assert len(with_plant) >= 0.05 * len(train)
+    evaluation = [r for r in shortcut_rows(True) if r["split"] == "test" and r["text"].startswith(PLANT)]
+    assert {r["label"] for r in evaluation} == {r["label"] for r in train}
+
+
+def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_what_it_pulled(planted_shortcut_run):
+    result = _result(planted_shortcut_run)
+    top = result["candidates"][0]
+    assert (top["unit"], top["label"]) == (PLANT, PLANT_LABEL)
+    assert top["flagged"] and [c["unit"] for c in result["flagged"]] == [PLANT]
+    assert top["deletion_flip_rate"]["rate"] >= MIN_FLIP_RATE
+    assert top["train_purity"] == 1.0
+    assert all(PLANT in e["text"][s:t] for e in top["examples"] for s, t in e["spans"])
+    aopc = result["comprehensiveness"]
+    assert aopc["top"]["low"] > aopc["random"]["high"]
+    assert result["against_gold"]["units"][0]["unit"] == PLANT  # in the errors, the plant argues against gold
+
+
+def test_nothing_is_flagged_without_the_plant(clean_run):
+    result = _result(clean_run)
+    assert result["flagged"] == []
+    assert result["candidates"], "the control must still rank candidates (and test them by deletion)"
+
+
+def test_completeness_delta_is_small(planted_shortcut_run):
+    convergence = _result(planted_shortcut_run)["convergence"]
+    assert convergence["median_relative_delta"] < MAX_RELATIVE_DELTA
+
+
+def test_batched_integrated_gradients_equal_the_per_example_loop(planted_shortcut_run):
+    predictor = RunPredictor(planted_shortcut_run, build_plugin_set())
+    texts = [r["text"] for r in shortcut_rows(True) if r["split"] == "test"][:24]
+    targets = [i % len(predictor.labels) for i in range(len(texts))]
+    batched = BatchAttributor(predictor.model, predictor.tokenizer, n_steps=16, batch_size=8).attribute(texts, targets)
+    single = BatchAttributor(predictor.model, predictor.tokenizer, n_steps=16, batch_size=1)
+    for text, target, b in zip(texts, targets, batched, strict=True):
+        s = single.attribute([text], [target])[0]
+        assert s.tokens == b.tokens
+        np.testing.assert_allclose(b.scores, s.scores, atol=1e-3)
+        assert abs(b.scores.sum() - b.logit_difference) <= 1e-3 + abs(b.delta)
+
+
+def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shortcut_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    from mikiwame.framework.cli import main
+
+    assert main(["report", str(planted_shortcut_run)]) == 0
+    out = capsys.readouterr().out
+    assert "Units the model leans on most" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
+    assert "comprehensiveness AOPC" in out and "completeness" in out
+
+
+def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
+    from peft import LoraConfig, get_peft_model
+
+    from mikiwame.framework.config import RunConfig
+    from mikiwame.framework.task import Example, TaskData
+    from mikiwame.plugins.tiny_model import TinySource
+
+    texts = [r["text"] for r in read_headlines()[:12]]
+    data = TaskData("t", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "t")
+    config = RunConfig(tiny_hidden=32, tiny_layers=2, tiny_heads=2, tiny_vocab_size=500, max_length=48)
+    loaded = TinySource().load(config, data)
+    plain = BatchAttributor(loaded.model, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
+    wrapped = get_peft_model(loaded.model, LoraConfig(r=4, target_modules=["query", "value"]))
+    lora = BatchAttributor(wrapped, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
+    for a, b in zip(plain, lora, strict=True):  # LoRA starts as the identity (B = 0): same attributions
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert any(p.requires_grad for p in wrapped.parameters()), "attribution must leave trainable weights trainable"
