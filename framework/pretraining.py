@@ -185,9 +185,7 @@ def pretrain(
         generator=torch.Generator().manual_seed(budget.seed),
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=budget.lr, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(
-        optimizer, int(budget.warmup_ratio * budget.max_steps), budget.max_steps
-    )
+    schedule = get_linear_schedule_with_warmup(optimizer, int(budget.warmup_ratio * budget.max_steps), budget.max_steps)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     model.train()
     losses: list[float] = []

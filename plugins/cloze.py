@@ -67,7 +67,9 @@ class MaskedLMScorer:
                 out.append(self._ids(side))
         return out[0], out[1]
 
-    def word_log_probs(self, texts: Sequence[str], template: str, words: Sequence[str], mean: bool = False) -> np.ndarray:
+    def word_log_probs(
+        self, texts: Sequence[str], template: str, words: Sequence[str], mean: bool = False
+    ) -> np.ndarray:
         """(len(texts), len(words)) log-probabilities of each word in the template's slot."""
         word_pieces = [self.pieces(w) for w in words]
         room = max(len(p) for p in word_pieces)
@@ -129,7 +131,7 @@ class ClozeClassifier:
         self.scorer, self.spec, self.lm_name = scorer, spec, lm_name
         names = list(spec.templates)
         if not names:
-            raise ConfigError(f"{spec.source} has no \"templates\"", where="--prompts")
+            raise ConfigError(f'{spec.source} has no "templates"', where="--prompts")
         if template is not None and template not in spec.templates:
             raise ConfigError(
                 f"unknown template {template!r}; {spec.source} has {', '.join(names)}", where="--cloze-template"
@@ -253,9 +255,7 @@ def mikiwame_add_arguments(parser):
     group.add_argument("--prompts", help="prompt file (JSON); default data/prompts/<task>.json")
     group.add_argument("--cloze-lm", help="masked LM for --model cloze: hub id or directory")
     group.add_argument("--cloze-template", help="template whose predictions the run keeps (default: the first)")
-    group.add_argument(
-        "--cloze-calibrate", action="store_true", help="keep the content-free-calibrated predictions"
-    )
+    group.add_argument("--cloze-calibrate", action="store_true", help="keep the content-free-calibrated predictions")
 
 
 @hookimpl

@@ -91,7 +91,9 @@ class DemonstrationPicker:
 
     def __init__(self, texts: list[str], labels: list[int], selection: str, seed: int) -> None:
         if selection not in SELECTIONS:
-            raise ConfigError(f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}", where="--icl-selection")
+            raise ConfigError(
+                f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}", where="--icl-selection"
+            )
         self.texts, self.labels = texts, np.asarray(labels)
         self.selection, self.seed = selection, seed
         self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2)).fit(texts) if texts else None

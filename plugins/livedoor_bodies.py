@@ -30,24 +30,27 @@ class Article:
     body: str
 
 
+def _is_article(member: tarfile.TarInfo) -> bool:
+    parts = member.name.split("/")
+    return member.isfile() and len(parts) == 3 and parts[-1].endswith(".txt") and parts[-1] not in NOT_ARTICLES
+
+
 def read_articles(path: Path) -> list[Article]:
     """Every article of the official archive (text/<category>/<category>-<id>.txt), in member-name order.
     Line 1 is the URL, line 2 the date, line 3 the headline, the rest the body."""
     try:
-        archive = tarfile.open(path, "r:*")
+        with tarfile.open(path, "r:*") as archive:
+            members = sorted((m for m in archive.getmembers() if _is_article(m)), key=lambda m: m.name)
+            texts = [(m.name, archive.extractfile(m).read().decode("utf-8")) for m in members]
     except (OSError, tarfile.TarError) as err:
         raise DataError(f"cannot read {path} as the livedoor archive: {err}", where="--text-from") from None
     articles = []
-    with archive:
-        for member in sorted(archive.getmembers(), key=lambda m: m.name):
-            parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3 or parts[-1] in NOT_ARTICLES or not parts[-1].endswith(".txt"):
-                continue
-            lines = archive.extractfile(member).read().decode("utf-8").splitlines()
-            if len(lines) < 3:
-                raise DataError(f"{path}:{member.name}: fewer than 3 lines, not a livedoor article", where="--text-from")
-            body = "\n".join(line for line in lines[3:] if line.strip())
-            articles.append(Article(member.name, parts[1], lines[2].strip(), body))
+    for name, text in texts:
+        lines = text.splitlines()
+        if len(lines) < 3:
+            raise DataError(f"{path}:{name}: fewer than 3 lines, not a livedoor article", where="--text-from")
+        body = "\n".join(line for line in lines[3:] if line.strip())
+        articles.append(Article(name, name.split("/")[1], lines[2].strip(), body))
     if not articles:
         raise DataError(f"{path} holds no livedoor articles (text/<category>/*.txt)", where="--text-from")
     return articles
@@ -60,9 +63,7 @@ def headline_splits(path: Path, seed: int, plugins: object | None) -> dict[str, 
         data = tasks.get("livedoor").load(RunConfig(task="livedoor", data=str(path), seed=seed))
         examples = data.examples
     else:
-        examples = stratified_split(
-            [Example(a.member, a.headline, a.category, "") for a in read_articles(path)], seed
-        )
+        examples = stratified_split([Example(a.member, a.headline, a.category, "") for a in read_articles(path)], seed)
     out: dict[str, set[str]] = {"train": set(), "validation": set(), "test": set()}
     for e in examples:
         out[e.split].add(e.text)

@@ -226,10 +226,10 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection] | None:
             t.add_row(model_label, f"-> {task_label}")
         if record["neutral_label"]:
             tuning = record["tuning"]
-            how = (
-                f"tuned on validation (n={tuning['n']}, macro-F1 {tuning['macro_f1']:.3f})" if tuning else "given"
+            how = f"tuned on validation (n={tuning['n']}, macro-F1 {tuning['macro_f1']:.3f})" if tuning else "given"
+            t.add_row(
+                "neutral band", f"top score < {record['neutral_threshold']:.4f} -> {record['neutral_label']}, {how}"
             )
-            t.add_row("neutral band", f"top score < {record['neutral_threshold']:.4f} -> {record['neutral_label']}, {how}")
         return t
 
     return [ReportSection("label_mapping", "Label mapping", 36, record, table)]

@@ -76,7 +76,9 @@ def load_prompt_spec(path: str | Path | None, task: str, labels: list[str]) -> P
         raw: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ConfigError(f"{file}:{err.lineno}: not valid JSON ({err.msg})", where=where) from None
-    verbalizers = {label: [words] if isinstance(words, str) else list(words) for label, words in raw.get("verbalizers", {}).items()}
+    verbalizers = {
+        label: [words] if isinstance(words, str) else list(words) for label, words in raw.get("verbalizers", {}).items()
+    }
     missing = [label for label in labels if not verbalizers.get(label)]
     unknown = sorted(set(verbalizers) - set(labels))
     if missing or unknown:
@@ -84,7 +86,7 @@ def load_prompt_spec(path: str | Path | None, task: str, labels: list[str]) -> P
             f"{file}: verbalizers do not match the task's labels (missing: {', '.join(missing) or 'none'}; "
             f"not task labels: {', '.join(unknown) or 'none'}). Task labels: {', '.join(labels)}",
             where=where,
-            fix="give every task label a list of one or more words under \"verbalizers\"",
+            fix='give every task label a list of one or more words under "verbalizers"',
         )
     templates = dict(raw.get("templates", {}))
     for name, template in templates.items():
@@ -94,11 +96,11 @@ def load_prompt_spec(path: str | Path | None, task: str, labels: list[str]) -> P
                 where=where,
             )
     if raw.get("score", "sum") not in ("sum", "mean"):
-        raise ConfigError(f"{file}: \"score\" must be \"sum\" or \"mean\", got {raw['score']!r}", where=where)
+        raise ConfigError(f'{file}: "score" must be "sum" or "mean", got {raw["score"]!r}', where=where)
     unknown_icl = sorted(set(raw.get("icl", {})) - set(IclFormat.__dataclass_fields__))
     if unknown_icl:
         raise ConfigError(
-            f"{file}: unknown \"icl\" keys {', '.join(unknown_icl)}",
+            f'{file}: unknown "icl" keys {", ".join(unknown_icl)}',
             where=where,
             fix=f"use {', '.join(IclFormat.__dataclass_fields__)}",
         )

@@ -52,7 +52,9 @@ def read_texts(path: Path, split_seed: int) -> tuple[list[str], dict]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--text-from", type=Path, action="append", required=True, help="repeat for several sources")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--causal", action="store_true", help="a GPT-2-style causal LM instead of a masked LM")
@@ -94,7 +96,11 @@ def main(argv: list[str] | None = None) -> Path:
     tokenizer.model_max_length = args.block_size
     blocks = corpus_blocks(texts, tokenizer, args.block_size)
     pad = tokenizer.pad_token_id or 0
-    collate = (lambda b: causal_batch(b, pad)) if args.causal else WholeWordMasker(tokenizer, args.mask_probability, args.seed)
+    collate = (
+        (lambda b: causal_batch(b, pad))
+        if args.causal
+        else WholeWordMasker(tokenizer, args.mask_probability, args.seed)
+    )
     budget = PretrainingBudget(args.max_steps, args.max_minutes * 60, args.batch_size, args.lr, seed=args.seed)
     report = pretrain(model.train(), blocks, collate, budget, accelerator)
     if accelerator.is_main_process:
