@@ -145,25 +145,20 @@ def collect_rows(config: RunConfig, plugins: PluginSet) -> tuple[list[Row], dict
                 cot,
             )
             for cell in cells:
-                d = cell.to_dict()
-                name = f"ICL k={cell.k} {cell.selection}" + (" +CoT" if cot else "")
-                f1 = np.asarray(cell.macro_f1s)
-                rows.append(
-                    Row(
-                        name,
-                        "in-context",
-                        {**d["accuracy_pooled"], "value": d["accuracy_mean"]},
-                        {
-                            "value": float(f1.mean()),
-                            "low": float(f1.min()),
-                            "high": float(f1.max()),
-                            "n": len(prompt_xy[1]),
-                            "method": "min-max over seeds",
-                        },
-                        note=f"mean of {len(cell.seeds)} seeds, sd {d['accuracy_sd']:.3f}; "
-                        f"per seed {', '.join(f'{a:.3f}' for a in cell.accuracies)}",
-                    )
-                )
+                d, f1 = cell.to_dict(), np.asarray(cell.macro_f1s)
+                pooled, n = d["accuracy_pooled"], len(prompt_xy[1])
+                accuracy = {**pooled, "value": d["accuracy_mean"], "n": n, "method": "mean; Wilson of seeds pooled"}
+                macro_f1 = {
+                    "value": float(f1.mean()),
+                    "low": float(f1.min()),
+                    "high": float(f1.max()),
+                    "n": n,
+                    "method": "mean; min-max over seeds",
+                }
+                name = f"ICL k={cell.k}" + (f" {cell.selection}" if cell.k else "") + (" +CoT" if cot else "")
+                per_seed = ", ".join(f"{a:.3f}" for a in cell.accuracies)
+                note = f"{len(cell.seeds)} seeds: accuracy sd {d['accuracy_sd']:.3f} ({per_seed})"
+                rows.append(Row(name, "in-context", accuracy, macro_f1, note=note))
             rows[-1].seconds = time.perf_counter() - started
 
     if options.get("pipeline_model"):
