@@ -109,7 +109,7 @@ class LabelMapping:
         grid = []
         for t in candidates:
             predicted = LabelMapping(self.mapping, self.task_labels, self.neutral, t).probabilities(scores).argmax(1)
-            f1 = f1_score(gold, predicted, labels=range(len(self.task_labels)), average="macro", zero_division=0)
+            f1 = f1_score(gold, predicted, average="macro", zero_division=0)  # over labels seen in gold or predicted
             grid.append({"threshold": float(t), "macro_f1": float(f1)})
         best = max(grid, key=lambda g: (g["macro_f1"], -g["threshold"]))
         return LabelMapping(self.mapping, self.task_labels, self.neutral, best["threshold"]), grid
@@ -172,7 +172,7 @@ class PipelineSource:
     description = "an already fine-tuned classifier via transformers.pipeline, labels mapped (--label-map)"
 
     def load(self, config: RunConfig, task: TaskData) -> PipelineClassifier:
-        from transformers import pipeline
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
         options = config.options
         spec = options.get("pipeline_model")
@@ -180,7 +180,9 @@ class PipelineSource:
             raise ConfigError("--model pipeline needs --pipeline-model HUB_ID_OR_DIR", where="--pipeline-model")
         offline = not Path(spec).expanduser().is_dir() and not hub_reachable()
         try:
-            pipe = pipeline("text-classification", model=spec, device=-1, model_kwargs={"local_files_only": offline})
+            model = AutoModelForSequenceClassification.from_pretrained(spec, local_files_only=offline)
+            tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=offline)
+            pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(f"could not load pipeline model {spec!r}: {first}", where="--pipeline-model") from None
