@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration, skip_first_batches
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
@@ -39,6 +40,10 @@ def make_accelerator(config: RunConfig, project_dir: Path | None = None) -> Acce
     for tracker in config.report_to:
         _check_tracker(tracker)
     set_seed(config.seed)
+    # Accelerate keeps its settings in process-wide singletons; several runs in one process (tests, the PEFT
+    # comparison) may differ in precision or accumulation. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     return Accelerator(
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.grad_accum,

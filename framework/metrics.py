@@ -56,14 +56,27 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, value: float, seed:
     return Estimate(value, low, high, n, "bootstrap")
 
 
+def _macro_f1_batched(num_labels: int) -> Any:
+    """Macro-F1 over a batch of bootstrap resamples at once: 2TP / (predicted + gold) per label, 0 where a label
+    is absent from both (sklearn's zero_division=0). Measured: calling f1_score per resample cost ~1.5 s per
+    evaluation; this is ~50x faster and agrees with f1_score (tests/test_metrics.py)."""
+    classes = np.arange(num_labels)
+
+    def statistic(g: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+        g_hot = g[..., None] == classes
+        p_hot = p[..., None] == classes
+        tp = (g_hot & p_hot).sum(axis=-2)
+        denominator = g_hot.sum(axis=-2) + p_hot.sum(axis=-2)
+        f1 = np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+        return f1.mean(axis=-1)
+
+    return statistic
+
+
 def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels: int, seed: int = 0) -> Estimate:
-    labels = list(range(num_labels))
-
-    def macro_f1(g: np.ndarray, p: np.ndarray) -> float:
-        return f1_score(g, p, labels=labels, average="macro", zero_division=0)
-
     g, p = np.asarray(gold), np.asarray(predicted)
-    return _bootstrap((g, p), macro_f1, float(macro_f1(g, p)), seed, vectorized=False)
+    value = float(f1_score(g, p, labels=list(range(num_labels)), average="macro", zero_division=0))
+    return _bootstrap((g, p), _macro_f1_batched(num_labels), value, seed, vectorized=True)
 
 
 def mean_estimate(values: Sequence[float], seed: int = 0) -> Estimate:

@@ -113,7 +113,7 @@ def build_plugin_set(extra: Iterable[tuple[str, Any]] = ()) -> PluginSet:
     registries: dict[str, Registry[Any]] = {}
     for kind, hook_name in REGISTRATION_HOOKS.items():
         registry: Registry[Any] = Registry(kind.replace("_", " ").rstrip("s"))
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
             impl.function(register=registry.registrar(impl.plugin_name, lambda item: item.name))
         registries[kind] = registry
     return PluginSet(pm, registries, failures)

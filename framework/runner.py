@@ -166,12 +166,13 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         try:
             final = _run_in_directory(run_)
         except BaseException as err:
-            accelerator.end_training()
             if accelerator.is_main_process:
                 note = directory.abandon(err)
                 if note:
                     print(note, file=sys.stderr)
             raise
+        finally:
+            accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
     if accelerator.is_main_process:
         if config.analyze:
             run_analyzers(plugins, final, config.analyze, config.options)
@@ -314,7 +315,6 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
             outcome.predictions[s], outcome.after[s] = engine.evaluate(s, "after", None, _summary(run_, True))
         else:
             outcome.predictions[s] = engine.predict(s)
-    acc.end_training()
     if acc.is_main_process:
         model_dir = directory.path / "model"
         trained = acc.unwrap_model(engine.model)
@@ -384,6 +384,7 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
         "best_epoch": outcome.best_epoch,
         "stopped_early": outcome.stopped_early,
         "optimizer_steps": outcome.optimizer_steps,
+        "num_processes": run_.accelerator.num_processes,
         "notices": [n.__dict__ for n in run_.notices],
     }
     run_.metrics = metrics

@@ -1,0 +1,86 @@
+"""The plugin core: registration through hooks, clashes named, typos suggested, broken plugins isolated,
+loading limited by MIKIWAME_PLUGINS, and every hook documented and exercised."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from mikiwame.framework import hookimpl, hookspecs, plugins
+from mikiwame.framework.errors import ConfigError, PluginError
+from mikiwame.framework.plugins import build_plugin_set
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _TaskRegistrar:
+    """An outside plugin that registers a task under a chosen name."""
+
+    def __init__(self, name: str) -> None:
+        self.task = type("T", (), {"name": name, "description": "test", "load": lambda self, c: None})()
+
+    @hookimpl
+    def mikiwame_register_tasks(self, register):
+        register(self.task)
+
+
+def test_default_plugins_register_the_built_ins():
+    ps = build_plugin_set()
+    assert {"headlines"} <= set(ps.tasks.names())
+    assert {"lora", "full"} <= set(ps.peft_methods.names())
+    assert {"tiny", "transformers"} <= set(ps.models.names())
+    assert "terminal" in ps.reporters.names()
+    assert ps.failures == []
+    assert ps.registered_by()["lora"] == {"peft_methods": ["lora"]}
+
+
+def test_a_duplicate_name_is_rejected_naming_both_plugins():
+    with pytest.raises(PluginError, match=r"registered twice: by plugin 'headlines' and by plugin 'intruder'"):
+        build_plugin_set(extra=[("intruder", _TaskRegistrar("headlines"))])
+
+
+def test_an_outside_plugin_adds_a_task():
+    ps = build_plugin_set(extra=[("mine", _TaskRegistrar("my-task"))])
+    assert "my-task" in ps.tasks
+    assert ps.registered_by()["mine"] == {"tasks": ["my-task"]}
+
+
+def test_a_typo_gets_the_near_name():
+    ps = build_plugin_set()
+    with pytest.raises(ConfigError, match=r"unknown task 'headline'\. Did you mean 'headlines'\?"):
+        ps.tasks.get("headline", option="--task")
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("import no_such_module_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "broken_plugin"))
+    ps = build_plugin_set()
+    assert [f.name for f in ps.failures] == ["broken_plugin"]
+    assert "no_such_module_here" in ps.failures[0].error
+    assert "headlines" in ps.tasks
+    sys.modules.pop("broken_plugin", None)
+
+
+def test_mikiwame_plugins_limits_what_loads(monkeypatch):
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "headlines,full_finetune")
+    ps = build_plugin_set()
+    assert ps.tasks.names() == ["headlines"]
+    assert ps.peft_methods.names() == ["full"]
+    assert ps.models.names() == []
+
+
+def test_every_hookspec_is_documented_and_exercised_by_a_test():
+    names = [n for n in dir(hookspecs) if n.startswith("mikiwame_")]
+    assert len(names) >= 11
+    docs = (REPO / "docs" / "plugin_hooks.md").read_text(encoding="utf-8")
+    tests = "".join(
+        p.read_text(encoding="utf-8") for p in (REPO / "tests").rglob("test_*.py") if p.name != Path(__file__).name
+    )
+    undocumented = [n for n in names if not re.search(rf"^#+ .*`{n}", docs, re.M)]
+    untested = [n for n in names if n not in tests]
+    assert undocumented == []
+    assert untested == []
