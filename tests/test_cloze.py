@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import tiny_lms
 import torch
 
 from mikiwame.framework.cli import main as cli_main
@@ -21,6 +20,8 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.plugins.cloze import ClozeClassifier, MaskedLMScorer, calibrate, label_probabilities
 from mikiwame.plugins.prompting import PromptSpec, load_language_model, load_prompt_spec
 from mikiwame.plugins.tiny_model import SPECIAL_TOKENS, japanese_tokenizer
+
+from . import tiny_lms
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tiny_lms
 import torch
 
 from mikiwame.framework.errors import ConfigError
@@ -20,6 +19,8 @@ from mikiwame.framework.pretraining import build_language_model
 from mikiwame.plugins.icl import CausalLMScorer, DemonstrationPicker, IclClassifier, icl_grid
 from mikiwame.plugins.prompting import load_language_model, load_prompt_spec
 from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+
+from . import tiny_lms
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = sorted(tiny_lms.LABEL_WORDS)
