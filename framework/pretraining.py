@@ -151,6 +151,7 @@ class PretrainingBudget:
     lr: float = 5e-4
     warmup_ratio: float = 0.05
     seed: int = 42
+    max_warmup_steps: int = 200  # a time budget with a large max_steps must not spend it warming up
 
 
 @dataclass
