@@ -64,10 +64,16 @@ class CausalLMScorer:
                 width = max(map(len, seqs))
                 input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs])
                 attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
-                logp = self.model(input_ids=input_ids, attention_mask=attention).logits.float().log_softmax(-1)
+                # Only the continuation positions need the vocabulary projection (most of a long prompt's cost):
+                # take the final hidden states and apply the output layer to those positions alone.
+                hidden = self.model(
+                    input_ids=input_ids, attention_mask=attention, output_hidden_states=True, logits_to_keep=1
+                ).hidden_states[-1]
+                head = self.model.get_output_embeddings()
                 for b, (i, j, p, c) in enumerate(batch):
                     positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
-                    out[i, j] = logp[b, positions, torch.tensor(c)].sum().item()
+                    logp = head(hidden[b, positions]).float().log_softmax(-1)
+                    out[i, j] = logp[torch.arange(len(c)), torch.tensor(c)].sum().item()
         return out
 
     def generate(self, prompt: list[int], max_new_tokens: int) -> list[int]:
