@@ -40,8 +40,8 @@ def read_articles(path: Path) -> list[Article]:
     Line 1 is the URL, line 2 the date, line 3 the headline, the rest the body."""
     try:
         with tarfile.open(path, "r:*") as archive:
-            members = sorted((m for m in archive.getmembers() if _is_article(m)), key=lambda m: m.name)
-            texts = [(m.name, archive.extractfile(m).read().decode("utf-8")) for m in members]
+            # read in archive order (a gzip stream cannot seek back cheaply), then sort by name
+            texts = sorted((m.name, archive.extractfile(m).read().decode("utf-8")) for m in archive if _is_article(m))
     except (OSError, tarfile.TarError) as err:
         raise DataError(f"cannot read {path} as the livedoor archive: {err}", where="--text-from") from None
     articles = []
