@@ -9,6 +9,7 @@ after it. `icl_grid` measures every k, selection and seed in one go for recipes/
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,8 +173,6 @@ class IclClassifier:
         return softmax(scores, axis=1)
 
     def save(self, directory: Path) -> None:
-        import json
-
         directory.mkdir(parents=True, exist_ok=True)
         setup = {
             "lm": self.lm_name,
