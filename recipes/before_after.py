@@ -1,0 +1,250 @@
+"""Before and after fine-tuning, in one table: majority baseline, the tfidf-lr floor, zero-shot cloze (each
+template, raw and calibrated), in-context learning (each k and selection, mean over seeds), an off-the-shelf
+pipeline with label mapping, and fine-tuned models, all on the same test split with n and 95% intervals.
+
+    python recipes/before_after.py --task headlines --cloze-lm runs/mlm --icl-lm runs/gpt \\
+        --fine-tune tiny,runs/mlm --epochs 5 --output-dir runs/before-after
+
+Rows whose inputs are not given are left out (no --cloze-lm: no cloze rows). A fine-tuned row that does not
+beat the tfidf-lr floor (or, without it, the majority baseline) says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sklearn.dummy import DummyClassifier
+from sklearn.model_selection import train_test_split
+
+from mikiwame.framework.config import RunConfig, build_parser, config_from_args
+from mikiwame.framework.errors import MikiwameError
+from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
+from mikiwame.framework.plugins import PluginSet, build_plugin_set
+from mikiwame.framework.results import RunResults
+from mikiwame.framework.runner import run
+from mikiwame.framework.task import Example, TaskData
+from mikiwame.plugins.cloze import ClozeSource
+from mikiwame.plugins.icl import SELECTIONS, CausalLMScorer, icl_grid
+from mikiwame.plugins.pipeline_model import PipelineSource
+from mikiwame.plugins.prompting import load_language_model, load_prompt_spec
+
+FLOOR_MODEL = "tfidf-lr"
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str
+    accuracy: dict[str, Any] | None
+    macro_f1: dict[str, Any] | None
+    note: str = ""
+    seconds: float | None = None
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse(argv: list[str] | None, plugins: PluginSet) -> RunConfig:
+    parser = build_parser(__doc__.splitlines()[0], RunConfig(recipe="before_after", epochs=5, peft="auto"))
+    core = {a.dest for a in parser._actions}
+    plugins.hook.mikiwame_add_arguments(parser=parser)
+    group = parser.add_argument_group("before/after table")
+    group.add_argument("--icl-ks", type=_ints, default=[0, 1, 4, 8], help="k values of the ICL rows")
+    group.add_argument("--icl-selections", type=_names, default=list(SELECTIONS))
+    group.add_argument("--icl-seeds", type=_ints, default=[0, 1, 2], help="demonstration seeds (variance over them)")
+    group.add_argument("--fine-tune", type=_names, default=[], help="models to fine-tune: tiny, a directory, a hub id")
+    group.add_argument(
+        "--prompt-eval-size", type=int, help="score prompting rows on a stratified, seeded subsample of the test split"
+    )
+    dests = [a.dest for a in parser._actions if a.dest not in core]
+    return config_from_args(parser, argv, "before_after", dests)
+
+
+def _row(name: str, kind: str, gold: list[int], predicted: np.ndarray, k: int, seed: int, **extra: Any) -> Row:
+    return Row(
+        name,
+        kind,
+        accuracy_estimate(gold, predicted).to_dict(),
+        macro_f1_estimate(gold, predicted, k, seed).to_dict(),
+        **extra,
+    )
+
+
+def _evaluated(data: TaskData, size: int | None, seed: int) -> list[Example]:
+    examples = data.split("test") or data.split("validation")
+    if size is None or size >= len(examples):
+        return examples
+    kept, _ = train_test_split(examples, train_size=size, stratify=[e.label for e in examples], random_state=seed)
+    return kept
+
+
+def collect_rows(config: RunConfig, plugins: PluginSet) -> tuple[list[Row], dict[str, Any]]:
+    options, seed = config.options, config.seed
+    data = plugins.tasks.get(config.task, option="--task").load(config)
+    k = len(data.labels)
+    train = data.split("train")
+    train_xy = ([e.text for e in train], [data.label2id[e.label] for e in train])
+    test = data.split("test") or data.split("validation")
+    gold = [data.label2id[e.label] for e in test]
+    texts = [e.text for e in test]
+    prompt_test = _evaluated(data, options.get("prompt_eval_size"), seed)
+    prompt_xy = ([e.text for e in prompt_test], [data.label2id[e.label] for e in prompt_test])
+    rows: list[Row] = []
+
+    majority = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train), 1)), train_xy[1])
+    rows.append(_row("majority", "baseline", gold, majority.predict(np.zeros((len(test), 1))), k, seed))
+
+    if FLOOR_MODEL in plugins.models:
+        started = time.perf_counter()
+        floor = plugins.models.get(FLOOR_MODEL).load(config, data)
+        floor.fit(*train_xy)
+        predicted = floor.predict_proba(texts).argmax(1)
+        rows.append(_row(FLOOR_MODEL, "floor", gold, predicted, k, seed, seconds=time.perf_counter() - started))
+    else:
+        rows.append(Row(FLOOR_MODEL, "floor", None, None, note="model plugin not installed in this checkout"))
+
+    if options.get("cloze_lm"):
+        started = time.perf_counter()
+        cloze = ClozeSource().load(config, data)
+        for template, kinds in cloze.scores(prompt_xy[0]).items():
+            for kind, probabilities in kinds.items():
+                name = f"cloze {template}" + (" (calibrated)" if kind == "calibrated" else "")
+                rows.append(_row(name, "zero-shot", prompt_xy[1], probabilities.argmax(1), k, seed))
+        rows[-1].seconds = time.perf_counter() - started
+
+    if options.get("icl_lm"):
+        spec = load_prompt_spec(options.get("prompts"), data.name, data.labels)
+        model, tokenizer = load_language_model(options["icl_lm"], "causal", "--icl-lm")
+        scorer = CausalLMScorer(model.requires_grad_(False), tokenizer, config.eval_batch_size)
+        variants = [0] + ([options["icl_cot_tokens"]] if options.get("icl_cot_tokens") else [])
+        for cot in variants:
+            started = time.perf_counter()
+            cells = icl_grid(
+                scorer,
+                spec,
+                options["icl_lm"],
+                train_xy,
+                prompt_xy,
+                options["icl_ks"],
+                options["icl_selections"],
+                options["icl_seeds"],
+                cot,
+            )
+            for cell in cells:
+                d, f1 = cell.to_dict(), np.asarray(cell.macro_f1s)
+                pooled, n = d["accuracy_pooled"], len(prompt_xy[1])
+                accuracy = {**pooled, "value": d["accuracy_mean"], "n": n, "method": "mean; Wilson of seeds pooled"}
+                macro_f1 = {
+                    "value": float(f1.mean()),
+                    "low": float(f1.min()),
+                    "high": float(f1.max()),
+                    "n": n,
+                    "method": "mean; min-max over seeds",
+                }
+                name = f"ICL k={cell.k}" + (f" {cell.selection}" if cell.k else "") + (" +CoT" if cot else "")
+                per_seed = ", ".join(f"{a:.3f}" for a in cell.accuracies)
+                note = f"{len(cell.seeds)} seeds: accuracy sd {d['accuracy_sd']:.3f} ({per_seed})"
+                rows.append(Row(name, "in-context", accuracy, macro_f1, note=note))
+            rows[-1].seconds = time.perf_counter() - started
+
+    if options.get("pipeline_model"):
+        pipe = PipelineSource().load(config, data)
+        pipe.fit(*train_xy)
+        note = f"neutral below {pipe.mapping.threshold:.3f}" if pipe.mapping.threshold is not None else ""
+        rows.append(
+            _row("pipeline + label map", "off-the-shelf", gold, pipe.predict_proba(texts).argmax(1), k, seed, note=note)
+        )
+
+    runs = {}
+    for model in options.get("fine_tune", []):
+        started = time.perf_counter()
+        final = run(dataclasses.replace(config, model=model, recipe="before_after"), plugins)
+        results = RunResults.load(final)
+        split = "test" if "test" in results.metrics["after"] else "validation"
+        after = results.metrics["after"][split]
+        method = results.metrics["model"]["peft"]
+        rows.append(
+            Row(
+                f"fine-tuned {model} ({method})",
+                "fine-tuned",
+                after["accuracy"],
+                after["macro_f1"],
+                seconds=time.perf_counter() - started,
+            )
+        )
+        runs[model] = str(final)
+
+    floor_row = next((r for r in rows if r.kind == "floor" and r.accuracy), rows[0])
+    for r in rows:
+        if r.kind == "fine-tuned" and r.accuracy["value"] <= floor_row.accuracy["value"]:
+            r.note = (r.note + "; " if r.note else "") + f"does NOT beat the {floor_row.name} floor"
+    context = {
+        "task": data.name,
+        "split": "test" if data.split("test") else "validation",
+        "n": len(test),
+        "prompt_n": len(prompt_test),
+        "runs": runs,
+        "config": config.to_dict(),
+    }
+    return rows, context
+
+
+def _cell(e: dict[str, Any] | None) -> str:
+    return "—" if e is None else f"{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = ["| row | kind | accuracy [95% CI] | macro-F1 [95% CI] | n | note |", "|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        n = r.accuracy["n"] if r.accuracy else "—"
+        lines.append(f"| {r.name} | {r.kind} | {_cell(r.accuracy)} | {_cell(r.macro_f1)} | {n} | {r.note} |")
+    return "\n".join(lines)
+
+
+def table(rows: list[Row], context: dict[str, Any]) -> Table:
+    t = Table(title=f"Before / after: {context['task']}, {context['split']} split", title_justify="left")
+    for column in ("row", "kind", "accuracy [95% CI]", "macro-F1 [95% CI]", "n", "note"):
+        t.add_column(column, justify="right" if column in ("n",) or "CI" in column else "left")
+    for r in rows:
+        n = str(r.accuracy["n"]) if r.accuracy else "—"
+        style = "bold red" if "NOT" in r.note else None
+        t.add_row(r.name, r.kind, _cell(r.accuracy), _cell(r.macro_f1), n, r.note, style=style)
+    return t
+
+
+def main(argv: list[str] | None = None) -> Path:
+    plugins = build_plugin_set()
+    try:
+        config = parse(argv, plugins)
+        rows, context = collect_rows(config, plugins)
+    except MikiwameError as err:
+        print(f"mikiwame: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"before_after-{context['task']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    record = {"schema_version": 1, **context, "rows": [dataclasses.asdict(r) for r in rows]}
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path.with_suffix(".md").write_text(markdown(rows) + "\n", encoding="utf-8")
+    console = Console()
+    console.print(table(rows, context))
+    console.print(f"written: {path} and {path.with_suffix('.md').name}")
+    return path
+
+
+if __name__ == "__main__":
+    main()
