@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import unicodedata
 from importlib import metadata
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,9 @@ class FastJapaneseTokenizer:
             max_input_chars_per_word=subwords.max_input_chars_per_word,
             continuing_subword_prefix="##",
         )
-        self.added = list(tokenizer.get_added_vocab())
-        self.pieces: dict[str, list[int]] = {}
+        self.added = re.compile("|".join(map(re.escape, tokenizer.get_added_vocab())) or "(?!)")
+        self.pieces = _WordPieces(self.wordpiece)
+        self.cls, self.sep = tokenizer.cls_token_id, tokenizer.sep_token_id
 
     @staticmethod
     def supports(tokenizer: Any) -> bool:
@@ -94,24 +97,19 @@ class FastJapaneseTokenizer:
         }
         return hashlib.sha256(json.dumps(described, ensure_ascii=False).encode()).hexdigest()
 
-    def word_ids(self, word: str) -> list[int]:
-        ids = self.pieces.get(word)
-        if ids is None:
-            ids = self.pieces[word] = [t.id for t in self.wordpiece.tokenize(word)]
-        return ids
-
     def encode(self, text: str) -> list[int]:
-        if any(token in text for token in self.added):
+        if self.added.search(text):
             return self.slow(text)["input_ids"]
         if self.normalize:
             text = unicodedata.normalize("NFKC", text)
         # Wakati output is the MeCab surfaces joined by spaces; splitting it on whitespace equals the slow
         # WordPiece's own whitespace split of each surface.
-        ids = [self.slow.cls_token_id]
-        for word in self.tagger.parse(text).split():
-            ids.extend(self.word_ids(word))
-        ids.append(self.slow.sep_token_id)
-        return ids
+        words = self.tagger.parse(text).split()
+        return [
+            self.slow.cls_token_id,
+            *chain.from_iterable(map(self.pieces.__getitem__, words)),
+            self.slow.sep_token_id,
+        ]
 
     def __call__(self, texts: list[str]) -> Columns:
         input_ids = [self.encode(text) for text in texts]
@@ -121,6 +119,18 @@ class FastJapaneseTokenizer:
         if "attention_mask" in self.slow.model_input_names:
             columns["attention_mask"] = [[1] * len(ids) for ids in input_ids]
         return columns
+
+
+class _WordPieces(dict):
+    """Word -> WordPiece ids, computed by the Rust model the first time a word is seen (words repeat a lot)."""
+
+    def __init__(self, wordpiece: Any) -> None:
+        super().__init__()
+        self.wordpiece = wordpiece
+
+    def __missing__(self, word: str) -> list[int]:
+        ids = self[word] = [t.id for t in self.wordpiece.tokenize(word)]
+        return ids
 
 
 def _version(package: str) -> str:
