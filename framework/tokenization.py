@@ -105,11 +105,7 @@ class FastJapaneseTokenizer:
         # Wakati output is the MeCab surfaces joined by spaces; splitting it on whitespace equals the slow
         # WordPiece's own whitespace split of each surface.
         words = self.tagger.parse(text).split()
-        return [
-            self.slow.cls_token_id,
-            *chain.from_iterable(map(self.pieces.__getitem__, words)),
-            self.slow.sep_token_id,
-        ]
+        return [self.cls, *chain.from_iterable(map(self.pieces.__getitem__, words)), self.sep]
 
     def __call__(self, texts: list[str]) -> Columns:
         input_ids = [self.encode(text) for text in texts]
@@ -140,14 +136,14 @@ def _version(package: str) -> str:
         return "absent"
 
 
-def tokenize_texts(tokenizer: Any, texts: list[str], cache_dir: Path | None = None) -> Columns:
+def tokenize_texts(tokenizer: Any, texts: list[str], cache_dir: Path | None) -> Columns:
     """The columns `tokenizer(texts)` returns (untruncated, unpadded), from the cache when it has them.
 
-    Only tokenizers the fast path supports are cached: for them the fingerprint provably covers the ids."""
+    `cache_dir` None tokenizes without a cache. Only tokenizers the fast path supports are cached: for them the
+    fingerprint covers everything the ids depend on."""
     if not FastJapaneseTokenizer.supports(tokenizer):
         return {k: list(v) for k, v in tokenizer(texts).items()}
     fast = FastJapaneseTokenizer(tokenizer)
-    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     if cache_dir is None:
         return fast(texts)
     digest = hashlib.sha256(fast.fingerprint().encode())
