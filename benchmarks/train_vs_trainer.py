@@ -32,8 +32,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(H
 
 SHAPES = {
     # name: (layers, hidden, heads, train examples, eval examples, epochs)
-    "tiny": (2, 128, 4, 2000, 2000, 1),
-    "base": (12, 768, 12, 256, 256, 1),
+    "tiny": (2, 128, 4, 1000, 1000, 1),
+    "base": (12, 768, 12, 128, 128, 1),
 }
 BATCH, EVAL_BATCH, LR, SEED = 16, 64, 2e-3, 42
 
