@@ -18,6 +18,7 @@ import json
 import os
 import re
 import unicodedata
+from functools import lru_cache
 from importlib import metadata
 from itertools import chain
 from pathlib import Path
@@ -44,7 +45,6 @@ class FastJapaneseTokenizer:
     """Same ids as a MeCab + WordPiece `BertJapaneseTokenizer` called on a list of texts, several times faster."""
 
     def __init__(self, tokenizer: Any) -> None:
-        import fugashi
         from tokenizers.models import WordPiece
 
         if not self.supports(tokenizer):
@@ -53,7 +53,7 @@ class FastJapaneseTokenizer:
         words = tokenizer.word_tokenizer
         self.normalize = words.normalize_text
         dictionary = Path(words.mecab.dictionary_info[0]["filename"]).parent
-        self.tagger = fugashi.GenericTagger(f'-d "{dictionary}" -r "{dictionary / "mecabrc"}" -Owakati')
+        self.tagger = _wakati_tagger(str(dictionary))
         subwords = tokenizer.subword_tokenizer
         self.wordpiece = WordPiece(
             vocab=dict(tokenizer.vocab),
@@ -62,7 +62,7 @@ class FastJapaneseTokenizer:
             continuing_subword_prefix="##",
         )
         self.added = re.compile("|".join(map(re.escape, tokenizer.get_added_vocab())) or "(?!)")
-        self.pieces = _WordPieces(self.wordpiece)
+        self.pieces = _WordPieces(self.wordpiece, tokenizer.vocab, subwords.max_input_chars_per_word)
         self.cls, self.sep = tokenizer.cls_token_id, tokenizer.sep_token_id
 
     @staticmethod
@@ -117,15 +117,28 @@ class FastJapaneseTokenizer:
         return columns
 
 
-class _WordPieces(dict):
-    """Word -> WordPiece ids, computed by the Rust model the first time a word is seen (words repeat a lot)."""
+@lru_cache(maxsize=4)
+def _wakati_tagger(dictionary: str) -> Any:
+    """One tagger per dictionary and process: loading a dictionary costs as much as tokenizing a split."""
+    import fugashi
 
-    def __init__(self, wordpiece: Any) -> None:
+    return fugashi.GenericTagger(f'-d "{dictionary}" -r "{Path(dictionary) / "mecabrc"}" -Owakati')
+
+
+class _WordPieces(dict):
+    """Word -> WordPiece ids, computed the first time a word is seen (words repeat a lot). A word that is a
+    vocabulary entry is its own id, as greedy longest-match-first finds it at once; others go to Rust."""
+
+    def __init__(self, wordpiece: Any, vocab: dict[str, int], max_chars: int) -> None:
         super().__init__()
-        self.wordpiece = wordpiece
+        self.wordpiece, self.vocab, self.max_chars = wordpiece, vocab, max_chars
 
     def __missing__(self, word: str) -> list[int]:
-        ids = self[word] = [t.id for t in self.wordpiece.tokenize(word)]
+        whole = self.vocab.get(word)
+        if whole is not None and len(word) <= self.max_chars:
+            ids = self[word] = [whole]
+        else:
+            ids = self[word] = [t.id for t in self.wordpiece.tokenize(word)]
         return ids
 
 
