@@ -22,6 +22,7 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 from .batching import EncodedTexts, LengthGroupedBatches
 from .config import RunConfig
 from .errors import ConfigError
+from .precision import hold_frozen_linears_in
 
 
 def make_accelerator(config: RunConfig, project_dir: Path | None = None) -> Accelerator:
@@ -168,11 +169,13 @@ class Engine:
             )
 
         train = splits.get("train")
+        hold_frozen_linears_in(model, config.mixed_precision)
         decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
         no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=lr,
+            fused=True,  # one kernel for all parameters, as the Trainer's default adamw_torch_fused
         )
         eval_loaders = {name: loader(data, config.eval_batch_size, False, 1) for name, data in splits.items()}
         train_loader = loader(train, config.batch_size, True, config.grad_accum) if train is not None else None

@@ -37,6 +37,7 @@ from .results import RunResults
 from .rundir import RunDirectory
 from .splits import subsample_train
 from .task import SPLITS, TaskData
+from .tokenization import default_cache_dir, tokenize_texts
 
 VERSIONED = ("mikiwame", "torch", "transformers", "accelerate", "peft", "scikit-learn", "fugashi", "unidic-lite")
 
@@ -91,10 +92,11 @@ def resolve_peft(config: RunConfig, loaded: LoadedModel, notices: list[Notice]) 
 
 
 def encode(tokenizer: Any, data: TaskData, split: str, max_length: int) -> tuple[EncodedTexts, list[int]]:
-    """Tokenize once, untruncated, so the data checks can say which texts lose tokens; then cut each too-long
-    sequence to max_length keeping its final [SEP], as the tokenizer's own truncation does."""
+    """Tokenize once (fast path and disk cache: framework/tokenization.py), untruncated, so the data checks can
+    say which texts lose tokens; then cut each too-long sequence to max_length keeping its final [SEP], as the
+    tokenizer's own truncation does."""
     examples = data.split(split)
-    enc = tokenizer([e.text for e in examples])
+    enc = tokenize_texts(tokenizer, [e.text for e in examples], default_cache_dir())
     lengths = [len(ids) for ids in enc["input_ids"]]
     columns = {
         k: [seq if len(seq) <= max_length else seq[: max_length - 1] + seq[-1:] for seq in v] for k, v in enc.items()
