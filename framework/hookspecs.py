@@ -29,7 +29,7 @@ def mikiwame_register_models(register: Callable[[Any], None]) -> None:
 @hookspec
 def mikiwame_register_peft_methods(register: Callable[[Any], None]) -> None:
     """Called once when the plugin manager is built. Call `register(method)` for each PEFT method (`name`,
-    `family`, `default_lr`, `apply(model, config)`, `save(model, directory)`, `load(base, directory)`)."""
+    `family`, `default_lr`, `apply(model, config)`, `save(model, directory)`, `load(directory, base, labels)`)."""
 
 
 @hookspec

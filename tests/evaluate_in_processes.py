@@ -4,6 +4,7 @@ of texts and save what the main process gathered, so 1- and 2-process results ca
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,8 +35,11 @@ def main(out: Path) -> None:
         (out / "world.json").write_text(
             json.dumps({"world_size": accelerator.num_processes, "gold": predictions.gold.tolist()})
         )
-    accelerator.end_training()
+    accelerator.wait_for_everyone()
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    # Tearing down a gloo group that a DDP-wrapped model used can hang in its destructor after the results are
+    # written (seen on this machine); leave at once instead, the files above are complete and flushed.
+    os._exit(0)

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TINY, labelled_rows, run_recipe
+
+from .conftest import TINY, labelled_rows, run_recipe
 
 
 def write_csv(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = ("text", "label")) -> Path:

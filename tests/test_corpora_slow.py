@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TINY, finished_runs, run_recipe, shared_file
+
+from .conftest import TINY, finished_runs, run_recipe, shared_file
 
 CORPORA = [
     ("livedoor", "livedoor/ldcc-20140209.tar.gz", 9, 737),

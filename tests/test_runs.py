@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.nn.functional as F
-from conftest import finished_runs, labelled_rows, run_cli
 from sklearn.utils.class_weight import compute_class_weight
 
 from mikiwame.framework import engine
@@ -17,6 +16,8 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
+
+from .conftest import finished_runs, labelled_rows, run_cli
 
 
 def write_rows(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = ("text", "label")) -> Path:

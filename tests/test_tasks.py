@@ -9,11 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import finished_runs, labelled_rows, run_recipe, shared_file
 
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import DataError
 from mikiwame.framework.plugins import build_plugin_set
+
+from .conftest import finished_runs, labelled_rows, run_recipe, shared_file
 
 CATEGORIES = ("alpha-news", "beta-life", "gamma-sport")
 
