@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from sklearn.utils.class_weight import compute_class_weight
 from transformers.utils import logging as transformers_logging
@@ -155,9 +155,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         plugins.analyzers.get(name, option="--analyze")
     if config.peft != "auto":
         plugins.peft_methods.get(config.peft, option="--peft")
-    PartialState()  # joins the process group, so every process agrees on the run directory's name
+    accelerator = make_accelerator(config, Path(config.output_dir))
     directory: RunDirectory = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
-    accelerator = make_accelerator(config, directory.path)
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)

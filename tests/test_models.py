@@ -55,5 +55,5 @@ def test_report_to_tensorboard_logs_or_says_what_to_install(tmp_path):
         with pytest.raises(ConfigError, match="pip install tensorboard"):
             run(config)
     else:
-        done = run(config)
-        assert list(done.rglob("events.out.tfevents.*"))
+        run(config)
+        assert list((tmp_path / "mikiwame").rglob("events.out.tfevents.*"))  # tensorboard --logdir runs/

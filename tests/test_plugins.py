@@ -69,7 +69,7 @@ def test_mikiwame_plugins_limits_what_loads(monkeypatch):
     monkeypatch.setenv(plugins.PLUGINS_ENV, "headlines,full_finetune")
     ps = build_plugin_set()
     assert ps.tasks.names() == ["headlines"]
-    assert ps.peft_methods.names() == ["full"]
+    assert ps.peft_methods.names() == ["full", "head-only"]
     assert ps.models.names() == []
 
 

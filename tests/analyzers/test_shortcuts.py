@@ -39,7 +39,7 @@ def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
 
 def _run(root: Path, planted: bool) -> Path:
     data = write_tsv(shortcut_rows(planted), root / "data.tsv")
-    return run(tiny_config(root / "runs", data=str(data), epochs=6, analyze=["shortcuts"]))
+    return run(tiny_config(root / "runs", data=str(data), epochs=6, train_size=None, lr=3e-3, analyze=["shortcuts"]))
 
 
 @pytest.fixture(scope="module")
