@@ -60,7 +60,7 @@ class AnalysisContext:
 def run_analyzers(plugins: PluginSet, run_dir: Path, names: list[str], options: dict[str, Any] | None = None) -> dict:
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
     context = AnalysisContext(RunResults.load(run_dir), plugins, options or {})
-    out_dir = Path(run_dir) / "analyses"
+    out_dir = context.results.directory / "analyses"
     out_dir.mkdir(exist_ok=True)
     produced = {}
     for analyzer in analyzers:

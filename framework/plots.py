@@ -3,6 +3,7 @@ analyzers draw their figures with."""
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,13 +33,28 @@ CJK_FONTS = (
 )
 NO_CJK_FONT = (
     "matplotlib has no font with Japanese glyphs, so Japanese text in {path} is drawn as empty boxes; "
-    "install one (e.g. `apt install fonts-noto-cjk` or `pip install japanize-matplotlib`) and re-run the analyzer"
+    "install one (`pip install matplotlib-fontja`, a dependency of mikiwame, or `apt install fonts-noto-cjk`) "
+    "and re-run the analyzer"
 )
 
 
 def cjk_font() -> str | None:
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    return found or _bundled_cjk_font()
+
+
+def _bundled_cjk_font() -> str | None:
+    """IPAexGothic from the matplotlib-fontja package, for machines with no system CJK font (Colab, slim
+    images). Registered by path: importing the package would also change matplotlib's global font family."""
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / "fonts" / "ipaexg.ttf"
+    if not path.is_file():
+        return None
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
 
 
 @contextmanager

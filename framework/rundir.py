@@ -67,11 +67,20 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def is_finished(path: Path) -> bool:
+    return not path.name.endswith(".partial") and (path / COMPLETE_MARKER).is_file()
+
+
 def require_finished(path: Path) -> Path:
+    """A finished run; given the folder runs are written to (`runs/`, an `--output-dir`), its newest finished
+    run, so `mikiwame report runs` works without copying a time-stamped name."""
     path = Path(path)
     if not path.is_dir():
         raise RunDirectoryError(f"run directory {path} does not exist", fix="give a folder under runs/")
-    if path.name.endswith(".partial") or not (path / COMPLETE_MARKER).is_file():
+    runs = [] if is_finished(path) else sorted(p for p in path.iterdir() if p.is_dir() and is_finished(p))
+    if runs:
+        return runs[-1]
+    if not is_finished(path):
         raise RunDirectoryError(
             f"{path} is not a finished run (no {COMPLETE_MARKER})",
             fix="give a finished run, or --resume its last checkpoint",

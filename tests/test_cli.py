@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -124,6 +125,15 @@ def test_report_rerenders_a_run_as_terminal_and_json(finished_run):
     document = json.loads(mikiwame("report", str(finished_run), "--format", "json").stdout)
     assert document["schema_version"] == 1
     assert {"model", "data", "before_after", "classification_report", "confusion_matrix"} <= set(document["sections"])
+
+
+def test_the_output_folder_stands_for_its_newest_finished_run(finished_run, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(finished_run, runs / "20000101-000000-old")
+    shutil.copytree(finished_run, runs / "20990101-000000-new")
+    (runs / ".20991231-000000-x.partial").mkdir()
+    document = json.loads(mikiwame("report", str(runs), "--format", "json").stdout)
+    assert document["directory"].endswith("20990101-000000-new")
 
 
 def test_report_on_a_partial_or_missing_directory_is_a_clear_error(tmp_path):
