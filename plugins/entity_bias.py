@@ -32,7 +32,8 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 
 from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
-from .shortcuts import _interval, _mean_interval, _wilson
+from .shortcuts import _mean_interval, _wilson
+from .shortcuts_report import _interval
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence
