@@ -112,13 +112,14 @@ def highlighted(text: str, words: Sequence[Sequence[float]], marked: Sequence[Se
 
 
 def searchable_table(table_id: str, headers: Sequence[Any], rows: list[Sequence[Any]], what: str, **kw: Any) -> Html:
-    """A table with a search box above it; the report's script hides rows that do not contain the query."""
+    """A table with a search box above it, scrolling inside its own box; the report's script hides rows that do
+    not contain the query."""
     box = (
         f'<div class="filter"><input type="search" placeholder="filter {escape(what)}…" '
         f'data-filter="{escape(table_id)}" aria-label="filter {escape(what)}"> '
         f'<span class="count" data-count-for="{escape(table_id)}">{len(rows)} of {len(rows)} shown</span></div>'
     )
-    return Html(box + table(headers, rows, table_id=table_id, **kw))
+    return Html(f'{box}<div class="scroll">{table(headers, rows, table_id=table_id, **kw)}</div>')
 
 
 def rich_html(renderable: Any) -> Html:

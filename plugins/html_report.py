@@ -41,6 +41,9 @@ pre.rich {{ background: #fff; border: 1px solid #e5e7eb; }}
 nav ol {{ columns: 2; font-size: 0.95rem; }}
 figure {{ margin: 0.6rem 0; }}
 figure img {{ max-width: 100%; border: 1px solid #e5e7eb; }}
+.scroll {{ max-height: 32rem; overflow-y: auto; border: 1px solid #e5e7eb; }}
+.scroll table {{ margin: 0; }}
+tr.error td:first-child {{ border-left: 4px solid #b91c1c; }}
 .filter input {{ font: inherit; padding: 0.2rem 0.4rem; width: 22rem; }}
 .filter .count {{ color: #6b7280; margin-left: 0.5rem; }}
 .attributed .word {{ padding: 0 1px; border-radius: 2px; }}
@@ -105,6 +108,7 @@ def page(results: RunResults, sections: list[ReportSection]) -> str:
     )
     return (
         '<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="utf-8">\n'
+        '<link rel="icon" href="data:,">\n'  # no favicon request: the page needs nothing outside itself
         f"<title>{h.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
         f"<body>\n{body}\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
     )
