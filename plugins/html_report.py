@@ -40,7 +40,8 @@ pre.rich {{ background: #fff; border: 1px solid #e5e7eb; }}
 .banner {{ background: #b91c1c; color: #fff; font-size: 1.2rem; font-weight: bold; padding: 0.8rem 1rem; }}
 nav ol {{ columns: 2; font-size: 0.95rem; }}
 figure {{ margin: 0.6rem 0; }}
-figure img {{ max-width: 100%; border: 1px solid #e5e7eb; }}
+figure img {{ max-width: 100%; max-height: 36rem; border: 1px solid #e5e7eb; }}
+tr.kept td {{ font-weight: bold; background: #f0fdf4; }}
 .scroll {{ max-height: 32rem; overflow-y: auto; border: 1px solid #e5e7eb; }}
 .scroll table {{ margin: 0; }}
 tr.error td:first-child {{ border-left: 4px solid #b91c1c; }}

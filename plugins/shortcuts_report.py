@@ -122,8 +122,13 @@ def shortcuts_html(result: dict[str, Any]) -> str:
         [h.tag("span", "!", h.BAD) if c["flagged"] else "", h.tag("strong", c["unit"]), *_candidate_cells(c)]
         for c in result["candidates"]
     ]
+    candidates = (
+        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS)))
+        if rows
+        else h.paragraph(f"{title}: no unit in at least {result['thresholds']['min_support']} texts", h.NOTE)
+    )
     parts: list[Any] = [
-        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS))),
+        candidates,
         *(h.paragraph(line) for line in _summary_lines(result)),
         LEGEND,
     ]
