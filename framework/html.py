@@ -61,15 +61,20 @@ def table(
         cells = "".join(f"<td{NUM if i in numeric else ''}>{escape(c)}</td>" for i, c in enumerate(row))
         cls = row_classes[k] if row_classes and k < len(row_classes) else None
         body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     ident = f' id="{escape(table_id)}"' if table_id else ""
-    return Html(f"<table{ident}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return captioned(f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>", caption)
+
+
+def captioned(table_html: str, caption: Any) -> Html:
+    """A table under its caption; a figure caption, unlike <caption>, is as wide as the page, not the table."""
+    if not caption:
+        return Html(table_html)
+    return Html(f'<figure class="table"><figcaption>{escape(caption)}</figcaption>{table_html}</figure>')
 
 
 def key_value_table(rows: Iterable[tuple[Any, Any]], caption: Any = None) -> Html:
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return Html(f'<table class="kv">{cap}<tbody>{body}</tbody></table>')
+    return captioned(f'<table class="kv"><tbody>{body}</tbody></table>', caption)
 
 
 def paragraph(text: Any, cls: str | None = None) -> Html:

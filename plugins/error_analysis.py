@@ -313,10 +313,9 @@ def _examples_html(caption: str, rows: list[dict[str, Any]], extra: tuple[str, .
 
 
 def failures_html(result: dict[str, Any]) -> str:
-    """Every misclassified example of every split in one table with a search box (text, label, split, id)."""
-    failures = [
-        (split, e) for split, summary in result["errors"].items() for pair in summary["pairs"] for e in pair["examples"]
-    ]
+    """Every misclassified example of every split (held-out splits first) in one table with a search box."""
+    splits = sorted(result["errors"], key=lambda split: split == "train")
+    failures = [(s, e) for s in splits for pair in result["errors"][s]["pairs"] for e in pair["examples"]]
     rows = [
         [split, e["id"], e["text"], e["gold"], e["predicted"], f"{e['confidence']:.3f}", f"{e['gold_probability']:.3f}"]
         for split, e in failures

@@ -26,7 +26,7 @@ h1 {{ font-size: 1.6rem; margin-bottom: 0.2rem; }}
 h2 {{ border-bottom: 2px solid #e5e7eb; padding-bottom: 0.2rem; margin-top: 2rem; }}
 section {{ margin-bottom: 1.5rem; }}
 table {{ border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }}
-caption {{ text-align: left; font-weight: bold; padding: 0.3rem 0; }}
+figcaption {{ font-weight: bold; padding: 0.3rem 0 0; font-size: 0.9rem; }}
 th, td {{ border: 1px solid #d1d5db; padding: 0.2rem 0.5rem; vertical-align: top; text-align: left; }}
 thead th {{ background: #f3f4f6; }}
 table.kv th {{ background: #f9fafb; }}

@@ -55,7 +55,7 @@ def render_html(run_dir: Path, extra=()) -> tuple[str, list[ReportSection]]:
 @pytest.fixture(scope="module")
 def analysed_run(tmp_path_factory) -> Path:
     """A tiny run on the bundled headlines that learns something in a few seconds, with every report analyzer."""
-    options = {"shortcuts_steps": 8, "shortcuts_max_texts": 96, "entity_bias_max_texts": 96}
+    options = {"shortcuts_steps": 16, "entity_bias_max_texts": 96}
     config = tiny_config(
         tmp_path_factory.mktemp("html"),
         epochs=10,
