@@ -97,7 +97,9 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     analyze.set_defaults(func=cmd_analyze, plugin_dests=[a.dest for a in analyze._actions if a.dest not in core])
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
-    report.add_argument("--format", default="terminal", help="a reporter name: terminal, json, ...")
+    report.add_argument(
+        "--format", default="terminal", help="a reporter name: terminal, json, html (writes RUN_DIR/report.html), ..."
+    )
     report.set_defaults(func=cmd_report)
     return parser
 

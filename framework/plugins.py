@@ -47,6 +47,7 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.entity_bias",
     "mikiwame.plugins.terminal",
     "mikiwame.plugins.json_report",
+    "mikiwame.plugins.html_report",
 )
 ENTRY_POINT_GROUP = "mikiwame"
 PLUGINS_ENV = "MIKIWAME_PLUGINS"

@@ -62,10 +62,13 @@ class RunResults:
 
 @dataclass
 class ReportSection:
-    """One part of a report. `data` is what the JSON format shows; `rich` builds the terminal renderable."""
+    """One part of a report. `data` is what the JSON format shows; `rich` builds the terminal renderable; `html`
+    builds an HTML fragment for the HTML report (framework/html.py has the pieces). A section without `html` is
+    shown there through rich's HTML export of `rich`, else as its `data` in JSON."""
 
     name: str
     title: str
     order: int
     data: Any
     rich: Callable[[], Any] | None = None
+    html: Callable[[], str] | None = None

@@ -18,6 +18,7 @@ from rich.text import Text
 from sklearn.calibration import calibration_curve
 
 from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.metrics import bootstrap_estimate
 from mikiwame.framework.results import ReportSection, RunResults
@@ -127,30 +128,51 @@ class CalibrationAnalyzer:
         return {"splits": splits, "figure": str(figure.relative_to(context.directory)), "plotted_split": split}
 
 
-def reliability_table(split: str, s: dict[str, Any]) -> Table:
+RELIABILITY_COLUMNS = ("confidence bin", "n", "mean confidence", "accuracy", "gap")
+
+
+def _reliability_title(split: str, s: dict[str, Any]) -> tuple[str, str]:
     ece = s["ece"]
-    table = Table(
-        title=f"Calibration ({split} split, n={s['n']}): ECE {ece['value']:.3f} [{ece['low']:.3f}, {ece['high']:.3f}]",
-        title_justify="left",
-        caption=(
-            f"accuracy {s['accuracy']:.3f}, mean confidence {s['mean_confidence']:.3f} "
-            f"({'over' if s['overconfidence'] > 0 else 'under'}-confident by {abs(s['overconfidence']):.3f}); "
-            f"mean confidence of hits {s['mean_confidence_hits'] or 0:.3f}, "
-            f"of errors {s['mean_confidence_errors'] or 0:.3f}"
-        ),
+    return (
+        f"Calibration ({split} split, n={s['n']}): ECE {ece['value']:.3f} [{ece['low']:.3f}, {ece['high']:.3f}]",
+        f"accuracy {s['accuracy']:.3f}, mean confidence {s['mean_confidence']:.3f} "
+        f"({'over' if s['overconfidence'] > 0 else 'under'}-confident by {abs(s['overconfidence']):.3f}); "
+        f"mean confidence of hits {s['mean_confidence_hits'] or 0:.3f}, "
+        f"of errors {s['mean_confidence_errors'] or 0:.3f}",
     )
-    for column in ("confidence bin", "n", "mean confidence", "accuracy", "gap"):
-        table.add_column(column, justify="right")
-    for r in s["reliability"]:
-        gap = r["accuracy"] - r["mean_confidence"]
-        table.add_row(
-            r["bin"],
-            str(r["n"]),
-            f"{r['mean_confidence']:.3f}",
-            f"{r['accuracy']:.3f}",
-            Text(f"{gap:+.3f}", style="red" if abs(gap) > 0.1 else ""),
+
+
+def reliability_rows(s: dict[str, Any]) -> list[tuple[list[str], float]]:
+    """(cells without the gap, gap) per confidence bin."""
+    return [
+        (
+            [r["bin"], str(r["n"]), f"{r['mean_confidence']:.3f}", f"{r['accuracy']:.3f}"],
+            r["accuracy"] - r["mean_confidence"],
         )
+        for r in s["reliability"]
+    ]
+
+
+def reliability_table(split: str, s: dict[str, Any]) -> Table:
+    title, caption = _reliability_title(split, s)
+    table = Table(title=title, title_justify="left", caption=caption)
+    for column in RELIABILITY_COLUMNS:
+        table.add_column(column, justify="right")
+    for cells, gap in reliability_rows(s):
+        table.add_row(*cells, Text(f"{gap:+.3f}", style="red" if abs(gap) > 0.1 else ""))
     return table
+
+
+def calibration_html(results: RunResults, result: dict[str, Any]) -> str:
+    tables = []
+    for split, s in result["splits"].items():
+        title, caption = _reliability_title(split, s)
+        rows = [
+            [*cells, h.tag("span", f"{gap:+.3f}", h.BAD if abs(gap) > 0.1 else None)]
+            for cells, gap in reliability_rows(s)
+        ]
+        tables.append(h.table(RELIABILITY_COLUMNS, rows, f"{title}; {caption}", numeric=range(5)))
+    return h.join([*tables, h.image(results.directory / result["figure"], "reliability diagram")])
 
 
 @hookimpl
@@ -165,7 +187,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         tables = [reliability_table(split, s) for split, s in result["splits"].items()]
         return Group(*tables, Text(f"reliability diagram and histogram: {results.directory / result['figure']}"))
 
-    return [ReportSection(NAME, "Calibration", 90, result, render)]
+    return [ReportSection(NAME, "Calibration", 90, result, render, lambda: calibration_html(results, result))]
 
 
 @hookimpl

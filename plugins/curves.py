@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.results import ReportSection, RunResults
 
@@ -132,21 +133,54 @@ class CurvesAnalyzer:
         }
 
 
-def curves_table(result: dict[str, Any]) -> Table:
-    first = result["runs"][0]
-    table = Table(title="Learning curves per epoch", title_justify="left", caption=f"rule: {result['rule']}")
-    for column in ("epoch", "train loss", "validation loss", "validation accuracy"):
-        table.add_column(column, justify="right")
-    for e in first["epochs"]:
-        kept = e["epoch"] == first["best_epoch"]
-        table.add_row(
-            f"{e['epoch']}{' (kept)' if kept else ''}",
-            f"{e['train_loss']:.4f}",
-            f"{e['validation_loss']:.4f}" if "validation_loss" in e else "–",
-            f"{e['validation_accuracy']:.3f}" if "validation_accuracy" in e else "–",
-            style="bold" if kept else None,
+CURVE_COLUMNS = ("epoch", "train loss", "validation loss", "validation accuracy")
+
+
+def curve_rows(run: dict[str, Any]) -> list[tuple[bool, list[str]]]:
+    """(kept, cells) per epoch of one run."""
+    return [
+        (
+            e["epoch"] == run["best_epoch"],
+            [
+                f"{e['epoch']}{' (kept)' if e['epoch'] == run['best_epoch'] else ''}",
+                f"{e['train_loss']:.4f}",
+                f"{e['validation_loss']:.4f}" if "validation_loss" in e else "–",
+                f"{e['validation_accuracy']:.3f}" if "validation_accuracy" in e else "–",
+            ],
         )
+        for e in run["epochs"]
+    ]
+
+
+def curves_table(result: dict[str, Any]) -> Table:
+    table = Table(title="Learning curves per epoch", title_justify="left", caption=f"rule: {result['rule']}")
+    for column in CURVE_COLUMNS:
+        table.add_column(column, justify="right")
+    for kept, cells in curve_rows(result["runs"][0]):
+        table.add_row(*cells, style="bold" if kept else None)
     return table
+
+
+def curves_html(results: RunResults, result: dict[str, Any]) -> str:
+    """The diagnosis first (what a reader wants), then the epochs, the comparison and the plot."""
+    first = result["runs"][0]
+    rows = curve_rows(first)
+    parts: list[Any] = [h.paragraph(first["diagnosis"]["text"], h.BAD if first["diagnosis"]["overfitting"] else h.GOOD)]
+    if first["step_diagnosis"]:
+        parts.append(h.paragraph(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
+    parts.append(
+        h.table(
+            CURVE_COLUMNS,
+            [cells for _, cells in rows],
+            f"Learning curves per epoch; rule: {result['rule']}",
+            numeric=range(4),
+            row_classes=["kept" if kept else None for kept, _ in rows],
+        )
+    )
+    if len(result["runs"]) > 1:
+        parts.append(h.rich_html(comparison_table(result["runs"])))
+    parts.append(h.image(results.directory / result["figure"], "learning curves"))
+    return h.join(parts)
 
 
 def comparison_table(runs: list[dict[str, Any]]) -> Table:
@@ -187,7 +221,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         parts.append(Text(f"plot: {results.directory / result['figure']}"))
         return Group(*parts)
 
-    return [ReportSection(NAME, "Learning curves", 80, result, render)]
+    return [ReportSection(NAME, "Learning curves", 80, result, render, lambda: curves_html(results, result))]
 
 
 @hookimpl

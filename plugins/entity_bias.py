@@ -26,13 +26,15 @@ from rich.table import Table
 from rich.text import Text
 
 from mikiwame.framework import hookimpl
+from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import Span, located_words
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 
 from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
-from .shortcuts import _interval, _mean_interval, _wilson
+from .shortcuts import _mean_interval, _wilson
+from .shortcuts_report import _interval
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence
@@ -224,17 +226,21 @@ class EntityBiasAnalyzer:
         return result
 
 
-def _rates_table(result: dict[str, Any]) -> Table:
-    table = Table(
-        title=(
-            f"Entity swaps: {result['n_texts_with_entities']} of {result['n_texts']} evaluation texts have an "
-            f"entity; K={result['k']} swaps each"
-        ),
-        title_justify="left",
-        caption=f"invariance failure: a flip or |Δp| > {result['invariance_threshold']}; 95% intervals",
+RATE_COLUMNS = ("probe", "n", "flip rate [95%]", "mean |Δp| [95%]", "invariance failures", "new [UNK]")
+ENTITY_COLUMNS = ("entity", "group", "swaps", "flip rate [95%]", "pushes", "gap")
+
+
+def _rates_title(result: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"Entity swaps: {result['n_texts_with_entities']} of {result['n_texts']} evaluation texts have an "
+        f"entity; K={result['k']} swaps each",
+        f"invariance failure: a flip or |Δp| > {result['invariance_threshold']}; 95% intervals",
     )
-    for column in ("probe", "n", "flip rate [95%]", "mean |Δp| [95%]", "invariance failures", "new [UNK]"):
-        table.add_column(column, justify="left" if column == "probe" else "right")
+
+
+def rate_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The swaps, the identity control and the non-entity baseline."""
+    rows = []
     for title, key in (
         ("entity swaps", "swaps"),
         ("identity control (must be 0)", "identity_control"),
@@ -242,33 +248,59 @@ def _rates_table(result: dict[str, Any]) -> Table:
     ):
         row = result[key]
         if row is None:
-            table.add_row(title, "0", "–", "–", "–", "–")
+            rows.append([title, "0", "–", "–", "–", "–"])
             continue
-        table.add_row(
-            title,
-            str(row["n"]),
-            _interval(row["flip_rate"]),
-            _interval(row["mean_abs_delta"], "{:.3f}"),
-            _interval(row["invariance_failure_rate"]),
-            f"{row['unk_share']:.0%}",
+        rows.append(
+            [
+                title,
+                str(row["n"]),
+                _interval(row["flip_rate"]),
+                _interval(row["mean_abs_delta"], "{:.3f}"),
+                _interval(row["invariance_failure_rate"]),
+                f"{row['unk_share']:.0%}",
+            ]
         )
-    return table
+    return rows
 
 
-def _entities_table(result: dict[str, Any]) -> Table:
-    table = Table(title="Entities whose swaps change predictions most", title_justify="left")
-    for column in ("entity", "group", "swaps", "flip rate [95%]", "pushes", "gap"):
-        table.add_column(column, justify="left" if column in ("entity", "group", "pushes") else "right")
-    for row in result["entities"][:TOP_ENTITIES]:
-        table.add_row(
+def entity_rows(result: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
             row["entity"],
             row["group"],
             str(row["swaps"]),
             _interval(row["flip_rate"]),
             row["pushes"],
             f"{row['gap'][row['pushes']]:+.3f}",
-        )
+        ]
+        for row in result["entities"][:TOP_ENTITIES]
+    ]
+
+
+def _rich_table(headers: tuple[str, ...], rows: list[list[str]], title: str, caption: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", caption=caption)
+    for column in headers:
+        table.add_column(column, justify="left" if column in ("probe", "entity", "group", "pushes") else "right")
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+TEMPLATE_TITLE = "templates (○○が会見を開いた, ...): label each entity alone pushes up most"
+ENTITY_TITLE = "Entities whose swaps change predictions most"
+
+
+def entity_bias_html(result: dict[str, Any]) -> str:
+    title, caption = _rates_title(result)
+    parts = [h.table(RATE_COLUMNS, rate_rows(result), f"{title}; {caption}", numeric=range(1, 6))]
+    if result["entities"]:
+        parts.append(h.table(ENTITY_COLUMNS, entity_rows(result), ENTITY_TITLE, numeric=(2, 3, 5)))
+    templates = result["templates"]["entities"][:5]
+    if templates:
+        rows = [[r["entity"], r["induced"], f"+{r['shift']:.2f}"] for r in templates]
+        caption = f"{TEMPLATE_TITLE}; templates: {' / '.join(result['templates']['templates'])}"
+        parts.append(h.table(("entity", "pushes up", "shift"), rows, caption, numeric=(2,)))
+    return h.join(parts)
 
 
 @hookimpl
@@ -278,16 +310,16 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         return []
 
     def render() -> Group:
-        parts: list[Any] = [_rates_table(result)]
+        parts: list[Any] = [_rich_table(RATE_COLUMNS, rate_rows(result), *_rates_title(result))]
         if result["entities"]:
-            parts.append(_entities_table(result))
+            parts.append(_rich_table(ENTITY_COLUMNS, entity_rows(result), ENTITY_TITLE))
         templates = result["templates"]["entities"][:5]
         if templates:
-            parts.append(Text("templates (○○が会見を開いた, ...): label each entity alone pushes up most"))
+            parts.append(Text(TEMPLATE_TITLE))
             parts += [Text(f"  {r['entity']} → {r['induced']} (+{r['shift']:.2f})") for r in templates]
         return Group(*parts)
 
-    return [ReportSection(NAME, "Entity bias (swap probes)", 76, result, render)]
+    return [ReportSection(NAME, "Entity bias (swap probes)", 76, result, render, lambda: entity_bias_html(result))]
 
 
 @hookimpl

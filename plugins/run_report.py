@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mikiwame.framework import hookimpl
+from mikiwame.framework import html as h
 from mikiwame.framework.results import ReportSection, RunResults
 
 MODEL_ROWS = (
@@ -30,21 +31,38 @@ MODEL_ROWS = (
 )
 
 
+def model_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows of the model-information table, the fallback row excepted."""
+    rows = [(label, str(info[key])) for label, key in MODEL_ROWS if info.get(key) is not None]
+    total, trainable = info.get("parameters_total"), info.get("parameters_trainable")
+    if total:  # a classifier counts its parameters only once fitted
+        rows.append(("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)"))
+    if info.get("saved_bytes") is not None:
+        rows.append(("saved method size", f"{info['saved_bytes'] / 1024:,.1f} KiB (model/, without tokenizer)"))
+    return rows
+
+
+def fallback_text(info: dict[str, Any]) -> str:
+    return f"YES: {info.get('fallback_reason', '')}"
+
+
 def model_table(info: dict[str, Any]) -> Table:
     table = Table(title="Model", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    total, trainable = info.get("parameters_total"), info.get("parameters_trainable")
-    for label, key in MODEL_ROWS:
-        if info.get(key) is not None:
-            table.add_row(label, str(info[key]))
-    if total:  # a classifier counts its parameters only once fitted
-        table.add_row("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
-    if info.get("saved_bytes") is not None:
-        table.add_row("saved method size", f"{info['saved_bytes'] / 1024:,.1f} KiB (model/, without tokenizer)")
+    for label, value in model_rows(info):
+        table.add_row(label, value)
     if info.get("fallback"):
-        table.add_row("fallback", Text(f"YES: {info.get('fallback_reason', '')}", style="bold red"))
+        table.add_row("fallback", Text(fallback_text(info), style="bold red"))
     return table
+
+
+def model_html(info: dict[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = list(model_rows(info))
+    if info.get("fallback"):
+        rows.append(("fallback", h.tag("strong", fallback_text(info), h.BAD)))
+    notes = [h.paragraph(n, h.NOTE) for n in info.get("notes") or []]
+    return h.join([h.key_value_table(rows), *notes])
 
 
 def estimate(e: dict[str, Any], digits: int = 3) -> str:
@@ -53,23 +71,39 @@ def estimate(e: dict[str, Any], digits: int = 3) -> str:
     return f"{e['value']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
 
 
-def metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
-    """Accuracy, macro-F1 and loss with 95% intervals, one column per evaluation, n in the header."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric (95% CI)", style="bold")
-    for name, m in columns.items():
-        table.add_column(f"{name} (n={m['n']})", justify="right")
+def metrics_rows(columns: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of the before/after table; with two columns the last cell is (change, improved)."""
+    headers = ["metric (95% CI)", *(f"{name} (n={m['n']})" for name, m in columns.items())]
     if len(columns) == 2:
-        table.add_column("change", justify="right")
+        headers.append("change")
+    rows = []
     for label, key in (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("loss", "loss")):
         values = [m[key] for m in columns.values()]
-        row = [estimate(v) for v in values]
+        row: list[Any] = [label, *(estimate(v) for v in values)]
         if len(values) == 2:
             delta = values[1]["value"] - values[0]["value"]
-            good = delta < 0 if key == "loss" else delta > 0
-            row.append(Text(f"{delta:+.3f}", style="green" if good else "red"))
-        table.add_row(label, *row)
+            row.append((f"{delta:+.3f}", delta < 0 if key == "loss" else delta > 0))
+        rows.append(row)
+    return headers, rows
+
+
+def metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
+    """Accuracy, macro-F1 and loss with 95% intervals, one column per evaluation, n in the header."""
+    headers, rows = metrics_rows(columns)
+    table = Table(title=title, title_justify="left")
+    table.add_column(headers[0], style="bold")
+    for header in headers[1:]:
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = [Text(c[0], style="green" if c[1] else "red") if isinstance(c, tuple) else c for c in row]
+        table.add_row(*cells)
     return table
+
+
+def metrics_html(caption: str, columns: dict[str, dict[str, Any]]) -> str:
+    headers, rows = metrics_rows(columns)
+    cells = [[h.tag("span", c[0], h.GOOD if c[1] else h.BAD) if isinstance(c, tuple) else c for c in r] for r in rows]
+    return h.table(headers, cells, caption, numeric=range(1, len(headers)))
 
 
 def confusion_table(metrics: dict[str, Any], title: str) -> Table:
@@ -84,16 +118,47 @@ def confusion_table(metrics: dict[str, Any], title: str) -> Table:
     return table
 
 
+def confusion_html(metrics: dict[str, Any], caption: str, figure: Any) -> str:
+    labels = metrics["labels"]
+    rows = [
+        [
+            h.tag("strong", label),
+            *(h.tag("span", v, h.GOOD if i == j else (h.BAD if v else None)) for j, v in enumerate(r)),
+        ]
+        for i, (label, r) in enumerate(zip(labels, metrics["confusion_matrix"], strict=True))
+    ]
+    return h.join([h.table(["gold \\ predicted", *labels], rows, caption, numeric=range(1, len(labels) + 1)), figure])
+
+
+def label_count_rows(checks: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    splits = list(checks.get("label_counts", {}))
+    rows = [
+        [label, *(str(checks["label_counts"][s].get(label, 0)) for s in splits)] for label in checks.get("labels", [])
+    ]
+    rows.append(["total", *(str(sum(checks["label_counts"][s].values())) for s in splits)])
+    return ["label", *splits], rows
+
+
 def data_checks_renderable(checks: dict[str, Any]) -> Group:
     """Label counts per split, then one line each for duplicates and truncation."""
-    splits = list(checks.get("label_counts", {}))
+    headers, rows = label_count_rows(checks)
     table = Table(title=f"Data: {checks.get('source', '')}", title_justify="left")
-    table.add_column("label", style="bold")
-    for s in splits:
+    table.add_column(headers[0], style="bold")
+    for s in headers[1:]:
         table.add_column(s, justify="right")
-    for label in checks.get("labels", []):
-        table.add_row(label, *(str(checks["label_counts"][s].get(label, 0)) for s in splits))
-    table.add_row("total", *(str(sum(checks["label_counts"][s].values())) for s in splits), style="bold")
+    for row in rows:
+        table.add_row(*row, style="bold" if row is rows[-1] else None)
+    return Group(table, *(Text(note) for note in data_check_notes(checks)))
+
+
+def data_checks_html(checks: dict[str, Any]) -> str:
+    headers, rows = label_count_rows(checks)
+    table = h.table(headers, rows, f"Data: {checks.get('source', '')}", numeric=range(1, len(headers)))
+    return h.join([table, *(h.paragraph(note) for note in data_check_notes(checks))])
+
+
+def data_check_notes(checks: dict[str, Any]) -> list[str]:
+    """One line each for duplicates and truncation."""
     notes = []
     dup = checks.get("duplicates", {})
     if dup:
@@ -108,16 +173,28 @@ def data_checks_renderable(checks: dict[str, Any]) -> Group:
             f"texts over {cut['max_length']} tokens (truncated): {sum(cut['truncated'].values())}; "
             f"longest {cut['longest_tokens']} tokens"
         )
-    return Group(table, *(Text(note) for note in notes))
+    return notes
 
 
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     m = results.metrics
     sections = [
-        ReportSection("model", "Model information", 10, results.model_info, lambda: model_table(results.model_info)),
         ReportSection(
-            "data", "Data checks", 20, results.data_checks, lambda: data_checks_renderable(results.data_checks)
+            "model",
+            "Model information",
+            10,
+            results.model_info,
+            lambda: model_table(results.model_info),
+            lambda: model_html(results.model_info),
+        ),
+        ReportSection(
+            "data",
+            "Data checks",
+            20,
+            results.data_checks,
+            lambda: data_checks_renderable(results.data_checks),
+            lambda: data_checks_html(results.data_checks),
         ),
     ]
     split = "test" if "test" in m.get("after", {}) else next(iter(m.get("after", {})), None)
@@ -132,6 +209,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             30,
             {k: {x: v[x] for x in ("n", "accuracy", "macro_f1", "loss")} for k, v in columns.items()},
             lambda: metrics_table(f"Before / after fine-tuning, {split} split", columns),
+            lambda: metrics_html(f"Before / after fine-tuning, {split} split", columns),
         ),
         ReportSection(
             "classification_report",
@@ -142,6 +220,12 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
                 Text(f"classification_report, {split} split, after fine-tuning", style="bold"),
                 Text(after["classification_report_text"]),
             ),
+            lambda: h.join(
+                [
+                    h.paragraph(f"sklearn classification_report, {split} split, after fine-tuning"),
+                    h.tag("pre", after["classification_report_text"]),
+                ]
+            ),
         ),
         ReportSection(
             "confusion_matrix",
@@ -149,6 +233,11 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             50,
             {"labels": after["labels"], "matrix": after["confusion_matrix"]},
             lambda: confusion_table(after, f"Confusion matrix, {split} split (rows: gold)"),
+            lambda: confusion_html(
+                after,
+                f"Confusion matrix, {split} split (rows: gold)",
+                h.image(results.directory / "plots" / "confusion_matrix.png", "confusion matrix"),
+            ),
         ),
     ]
     return sections

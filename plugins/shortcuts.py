@@ -21,17 +21,15 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 from scipy import stats
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, METHODS, BatchAttributor, TextAttribution
-from mikiwame.framework.japanese import Span, normalise, unit_spans
+from mikiwame.framework.japanese import Span, located_words, normalise, unit_spans
 from mikiwame.framework.results import ReportSection, RunResults
 
+from .shortcuts_report import shortcuts_html, shortcuts_renderable
 from .token_stats import text_units
 
 NAME = "shortcuts"
@@ -44,6 +42,7 @@ CANDIDATES = 15  # (unit, label) pairs, highest mean share first, that are teste
 MIN_GOLD_SUPPORT = 3  # misclassified texts of one gold label containing the unit
 AOPC_K = 3  # comprehensiveness deletes the top 1..AOPC_K words of each text
 EXAMPLES = 3
+ATTRIBUTED_EXAMPLES = 12  # evaluation texts (errors first) saved with every word's share, for highlighting
 DEFAULT_STEPS = 32
 DEFAULT_MAX_TEXTS = 2000
 
@@ -77,12 +76,19 @@ def delete_spans(text: str, spans: list[Span]) -> str:
     return "".join(c for c, k in zip(text, keep, strict=True) if k)
 
 
-def unit_scores(text: str, attribution: TextAttribution) -> list[tuple[Span, float]]:
-    """Each unit of the text with its share: the attributions of the pieces starting inside it, over the sum of
-    absolute piece attributions of the text."""
+def unit_scores(text: str, attribution: TextAttribution, units: list[Span] | None = None) -> list[tuple[Span, float]]:
+    """Each unit of the text (default: its content words and noun spans) with its share: the attributions of the
+    pieces starting inside it, over the sum of absolute piece attributions of the text."""
     total = sum(abs(float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span) or 1.0
     starts = [(span[0], float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span]
-    return [(u, sum(s for at, s in starts if u.start <= at < u.end) / total) for u in unit_spans(text)]
+    units = unit_spans(text) if units is None else units
+    return [(u, sum(s for at, s in starts if u.start <= at < u.end) / total) for u in units]
+
+
+def word_shares(text: str, attribution: TextAttribution) -> list[list[float]]:
+    """[start, end, share] for every MeCab word of the text, particles included: what a report highlights."""
+    spans = [Span(w.surface, w.start, w.end, "word") for w in located_words(text)]
+    return [[u.start, u.end, round(share, 4)] for u, share in unit_scores(text, attribution, spans)]
 
 
 def training_counts(texts: list[str], labels: list[str]) -> dict[str, Counter]:
@@ -161,7 +167,11 @@ def find_shortcuts(
             and (flip["rate"] or 0.0) >= MIN_FLIP_RATE
         )
         examples = [
-            {"text": texts[i], "spans": [[u.start, u.end] for u, _ in per_text[i] if normalise(u.text) == unit]}
+            {
+                "text": texts[i],
+                "spans": [[u.start, u.end] for u, _ in per_text[i] if normalise(u.text) == unit],
+                "words": word_shares(texts[i], attributions[i]),
+            }
             for i in pulled[pair][:EXAMPLES]
         ]
         candidates.append(
@@ -196,7 +206,26 @@ def find_shortcuts(
         "against_gold": _against_gold(attributor, texts, gold, predicted, labels, seed) if gold else None,
         "candidates": candidates,
         "flagged": [c for c in candidates if c["flagged"]],
+        "attributed_examples": _attributed_examples(texts, attributions, probs, labels, gold),
     }
+
+
+def _attributed_examples(
+    texts: list[str], attributions: list[TextAttribution], probs: np.ndarray, labels: list[str], gold: list[str] | None
+) -> list[dict[str, Any]]:
+    """A few evaluation texts, misclassified ones first, with every word's share of the predicted-class
+    attribution."""
+    order = sorted(range(len(texts)), key=lambda i: (gold is None or labels[int(probs[i].argmax())] == gold[i], i))
+    return [
+        {
+            "text": texts[i],
+            "predicted": labels[int(probs[i].argmax())],
+            "probability": round(float(probs[i].max()), 4),
+            "gold": gold[i] if gold else None,
+            "words": word_shares(texts[i], attributions[i]),
+        }
+        for i in order[:ATTRIBUTED_EXAMPLES]
+    ]
 
 
 def _against_gold(
@@ -296,97 +325,15 @@ class ShortcutsAnalyzer:
         return result
 
 
-def highlighted(example: dict[str, Any]) -> Text:
-    text = Text(example["text"])
-    for start, end in example["spans"]:
-        text.stylize("bold reverse red", start, end)
-    return text
-
-
-def _interval(estimate: dict[str, Any], fmt: str = "{:.2f}") -> str:
-    if estimate.get("mean", estimate.get("rate")) is None:
-        return "–"
-    value = estimate.get("mean", estimate.get("rate"))
-    return f"{fmt.format(value)} [{fmt.format(estimate['low'])}, {fmt.format(estimate['high'])}]"
-
-
-def candidates_table(result: dict[str, Any]) -> Table:
-    t = result["thresholds"]
-    table = Table(
-        title=f"Units the model leans on most ({result['method']}, {result['n_texts']} evaluation texts)",
-        title_justify="left",
-        caption=(
-            f"flagged (!) when support ≥ {t['min_support']}, attribution share ≥ {t['min_attribution_share']}, "
-            f"training purity ≥ {t['min_purity']} and deletion flip rate ≥ {t['min_flip_rate']}; "
-            "intervals are 95% (bootstrap / Wilson)"
-        ),
-    )
-    for column in ("", "unit", "label", "support", "share [95%]", "purity (n train)", "flips k/n [95%]", "Δp"):
-        table.add_column(column, justify="left" if column in ("unit", "label") else "right")
-    for c in result["candidates"]:
-        flip = c["deletion_flip_rate"]
-        table.add_row(
-            Text("!", style="bold red") if c["flagged"] else "",
-            Text(c["unit"], style="bold" if c["flagged"] else ""),
-            c["label"],
-            str(c["support"]),
-            _interval(c["attribution_share"]),
-            f"{c['train_purity']:.2f} ({c['train_count']})",
-            f"{flip['k']}/{flip['n']} " + _interval(flip),
-            f"{c['deletion_probability_drop']['mean']:.2f}" if c["deletion_probability_drop"]["n"] else "–",
-        )
-    return table
-
-
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     result = results.analyses.get(NAME)
     if result is None:
         return []
-
-    def render() -> Group:
-        parts: list[Any] = [candidates_table(result)]
-        aopc = result["comprehensiveness"]
-        if aopc["top"]["n"]:
-            parts.append(
-                Text(
-                    f"comprehensiveness AOPC (top 1..{aopc['k']} words deleted): {_interval(aopc['top'])}; "
-                    f"random words deleted (control): {_interval(aopc['random'])}; n={aopc['top']['n']} texts"
-                )
-            )
-        if result["convergence"]:
-            c = result["convergence"]
-            parts.append(
-                Text(
-                    f"completeness: median relative delta {c['median_relative_delta']:.3f}, max "
-                    f"{c['max_relative_delta']:.3f}; {c['share_over_threshold']:.0%} over "
-                    f"{result['thresholds']['max_relative_delta']:.0%}"
-                )
-            )
-        for c in result["flagged"]:
-            flip = c["deletion_flip_rate"]
-            parts.append(
-                Text(
-                    f"shortcut {c['unit']!r} → {c['label']}: {c['train_purity']:.0%} of its {c['train_count']} "
-                    f"training texts are {c['label']}; it takes {c['attribution_share']['mean']:.0%} of the "
-                    f"attribution in {c['support']} texts; deleting it flips {flip['k']} of {flip['n']} "
-                    "predictions it pulled",
-                    style="bold",
-                )
-            )
-            parts += [Text("  ") + highlighted(e) for e in c["examples"]]
-        against = result.get("against_gold")
-        if against and against["units"]:
-            listed = ", ".join(
-                f"{r['unit']} (gold {r['gold']}, {share['mean']:+.2f}, n={share['n']})"
-                for r in against["units"][:5]
-                for share in [r["attribution_share"]]
-            )
-            parts.append(Text(f"in the {against['n_errors']} errors, units arguing against the gold label: {listed}"))
-        parts += [Text(f"warning: {w}", style="yellow") for w in result["warnings"]]
-        return Group(*parts)
-
-    return [ReportSection(NAME, "Shortcut words (attribution + deletion)", 75, result, render)]
+    title = "Shortcut words (attribution + deletion)"
+    return [
+        ReportSection(NAME, title, 75, result, lambda: shortcuts_renderable(result), lambda: shortcuts_html(result))
+    ]
 
 
 @hookimpl

@@ -21,6 +21,7 @@ from rich.text import Text
 from scipy import stats
 
 from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import noun_spans, words
 from mikiwame.framework.results import ReportSection, RunResults
@@ -159,30 +160,55 @@ def _q(value: float) -> str:
     return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
 
 
-def top_table(result: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"Words and noun spans most over-represented per label (training split, n={result['n_texts']})",
-        title_justify="left",
-        caption=(
-            f"z: deviation of p(label | unit) from the prior; q: Benjamini–Hochberg-corrected p over "
-            f"{result['tests']} tests; * = q < {result['alpha']}; {result['discoveries']} discoveries"
-        ),
+TOP_COLUMNS = ("label (prior)", "unit", "kind", "k / n", "purity", "z", "q")
+
+
+def _top_title(result: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"Words and noun spans most over-represented per label (training split, n={result['n_texts']})",
+        f"z: deviation of p(label | unit) from the prior; q: Benjamini–Hochberg-corrected p over "
+        f"{result['tests']} tests; * = q < {result['alpha']}; {result['discoveries']} discoveries",
     )
-    for column in ("label (prior)", "unit", "kind", "k / n", "purity", "z", "q"):
-        table.add_column(column, justify="left" if column in ("label (prior)", "unit", "kind") else "right")
+
+
+def top_rows(result: dict[str, Any]) -> list[tuple[dict[str, Any], bool, list[str]]]:
+    """(row, last of its label, cells after the unit) for the top five units of each label."""
+    out = []
     for label, rows in result["top"].items():
         for i, row in enumerate(rows[:5]):
-            table.add_row(
+            cells = [
                 f"{label} ({result['prior'][label]:.2f})" if i == 0 else "",
-                Text(row["unit"], style="bold" if row["significant"] else "dim"),
                 row["kind"],
                 f"{row['k']}/{row['n']}",
                 f"{row['purity']:.2f}",
                 f"{row['z']:.1f}",
                 _q(row["q"]) + (" *" if row["significant"] else ""),
-                end_section=i == min(len(rows), 5) - 1,
-            )
+            ]
+            out.append((row, i == min(len(rows), 5) - 1, cells))
+    return out
+
+
+def top_table(result: dict[str, Any]) -> Table:
+    title, caption = _top_title(result)
+    table = Table(title=title, title_justify="left", caption=caption)
+    for column in TOP_COLUMNS:
+        table.add_column(column, justify="left" if column in ("label (prior)", "unit", "kind") else "right")
+    for row, last, cells in top_rows(result):
+        unit = Text(row["unit"], style="bold" if row["significant"] else "dim")
+        table.add_row(cells[0], unit, *cells[1:], end_section=last)
     return table
+
+
+def token_stats_html(results: RunResults, result: dict[str, Any]) -> str:
+    title, caption = _top_title(result)
+    rows = [
+        [cells[0], h.tag("strong", row["unit"]) if row["significant"] else row["unit"], *cells[1:]]
+        for row, _, cells in top_rows(result)
+    ]
+    parts = [h.table(TOP_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, 7))]
+    parts.append(h.image(results.directory / result["figure"], "word-label heat map"))
+    parts += [h.paragraph(f"warning: {w}", h.WARNING) for w in result["warnings"]]
+    return h.join(parts)
 
 
 @hookimpl
@@ -199,7 +225,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         return Group(*parts)
 
     data = {k: v for k, v in result.items() if k != "significant_units"}
-    return [ReportSection(NAME, "Word–label statistics", 70, data, render)]
+    return [ReportSection(NAME, "Word–label statistics", 70, data, render, lambda: token_stats_html(results, result))]
 
 
 @hookimpl
