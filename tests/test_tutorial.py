@@ -83,6 +83,7 @@ def test_tutorial_command_runs(number: int, workdir: Path):
     done = subprocess.run(command, shell=True, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
     transcript = os.environ.get("MIKIWAME_TUTORIAL_TRANSCRIPT")
     if transcript:
-        Path(transcript).mkdir(parents=True, exist_ok=True)
-        Path(transcript, f"{number + 1:02d}.txt").write_text(f"$ {command}\n{done.stdout}{done.stderr}", encoding="utf-8")
+        kept = Path(transcript, f"{number + 1:02d}.txt")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(f"$ {command}\n{done.stdout}{done.stderr}", encoding="utf-8")
     assert done.returncode == 0, f"$ {command}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
