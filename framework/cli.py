@@ -14,6 +14,7 @@ from rich.table import Table
 from .errors import MikiwameError
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
+from .rundir import require_finished
 from .runner import collect_sections
 
 
@@ -71,8 +72,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     plugins = build_plugin_set()
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
     options = {dest: getattr(args, dest) for dest in args.plugin_dests}
-    run_analyzers(plugins, Path(args.run_dir), names, options)
-    results = RunResults.load(Path(args.run_dir))
+    run_dir = require_finished(Path(args.run_dir))
+    run_analyzers(plugins, run_dir, names, options)
+    results = RunResults.load(run_dir)
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results))
     return 0
 

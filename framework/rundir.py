@@ -77,9 +77,9 @@ def require_finished(path: Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise RunDirectoryError(f"run directory {path} does not exist", fix="give a folder under runs/")
-    runs = [] if is_finished(path) else sorted(p for p in path.iterdir() if p.is_dir() and is_finished(p))
-    if runs:
-        return runs[-1]
+    runs = [] if is_finished(path) else [p for p in path.iterdir() if p.is_dir() and is_finished(p)]
+    if runs:  # metrics.json is the last file a run writes before its directory gets its final name
+        return max(runs, key=lambda run: (run / COMPLETE_MARKER).stat().st_mtime_ns)
     if not is_finished(path):
         raise RunDirectoryError(
             f"{path} is not a finished run (no {COMPLETE_MARKER})",

@@ -44,6 +44,7 @@ TOP_ENTITIES = 15
 TEMPLATES = ("○○が会見を開いた", "○○について発表があった", "○○の関係者が語った", "○○をめぐる話題")
 TEMPLATE_ENTITIES = 20
 DEFAULT_MAX_TEXTS = 2000
+FLIPPED_SHOWN = 10  # flipped swaps kept as examples
 
 
 class CachedPredictor:
@@ -153,8 +154,34 @@ def measure_entity_bias(
         "identity_control": results["identity"],
         "non_entity_baseline": results["baseline"],
         "entities": entity_rows,
+        "flipped_examples": _flipped_examples(pairs["entity"], owners, texts, originals_all, predict, labels),
         "templates": _templates(predict, labels, Counter(o[0] for o in owners)),
     }
+
+
+def _flipped_examples(items, owners, texts, originals_all, predict, labels) -> list[dict[str, Any]]:
+    """The swaps that flipped a prediction, largest change of the original label's probability first: the
+    evidence a reader checks by eye (is the swapped text still the same news?)."""
+    if not items:
+        return []
+    before = originals_all[[i for i, _ in items]]
+    after = predict([t for _, t in items])
+    rows = np.arange(len(items))
+    predicted = before.argmax(-1)
+    drop = before[rows, predicted] - after[rows, predicted]
+    flipped = [j for j in np.argsort(-drop, kind="stable") if after[j].argmax() != predicted[j]]
+    return [
+        {
+            "original": texts[items[j][0]],
+            "swapped": items[j][1],
+            "entity": owners[j][0],
+            "group": owners[j][1],
+            "substitute": owners[j][2],
+            "before": {"label": labels[int(predicted[j])], "p": float(before[j, predicted[j]])},
+            "after": {"label": labels[int(after[j].argmax())], "p": float(after[j].max())},
+        }
+        for j in flipped[:FLIPPED_SHOWN]
+    ]
 
 
 def _per_entity(items, owners, originals_all, predict, labels, seed) -> list[dict[str, Any]]:
@@ -286,6 +313,22 @@ def _rich_table(headers: tuple[str, ...], rows: list[list[str]], title: str, cap
     return table
 
 
+FLIPPED_TITLE = "Swaps that flipped the prediction (largest drop of the original label first)"
+FLIPPED_COLUMNS = ("original → swapped", "entity → substitute", "before (p)", "after (p)")
+
+
+def flipped_rows(result: dict[str, Any], shown: int) -> list[list[str]]:
+    return [
+        [
+            f"{e['original']} → {e['swapped']}",
+            f"{e['entity']} → {e['substitute']} ({e['group']})",
+            f"{e['before']['label']} ({e['before']['p']:.2f})",
+            f"{e['after']['label']} ({e['after']['p']:.2f})",
+        ]
+        for e in result.get("flipped_examples", [])[:shown]
+    ]
+
+
 TEMPLATE_TITLE = "templates (○○が会見を開いた, ...): label each entity alone pushes up most"
 ENTITY_TITLE = "Entities whose swaps change predictions most"
 
@@ -295,6 +338,9 @@ def entity_bias_html(result: dict[str, Any]) -> str:
     parts = [h.table(RATE_COLUMNS, rate_rows(result), f"{title}; {caption}", numeric=range(1, 6))]
     if result["entities"]:
         parts.append(h.table(ENTITY_COLUMNS, entity_rows(result), ENTITY_TITLE, numeric=(2, 3, 5)))
+    flipped = flipped_rows(result, FLIPPED_SHOWN)
+    if flipped:
+        parts.append(h.table(FLIPPED_COLUMNS, flipped, FLIPPED_TITLE))
     templates = result["templates"]["entities"][:5]
     if templates:
         rows = [[r["entity"], r["induced"], f"+{r['shift']:.2f}"] for r in templates]
@@ -313,6 +359,9 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         parts: list[Any] = [_rich_table(RATE_COLUMNS, rate_rows(result), *_rates_title(result))]
         if result["entities"]:
             parts.append(_rich_table(ENTITY_COLUMNS, entity_rows(result), ENTITY_TITLE))
+        flipped = flipped_rows(result, 3)
+        if flipped:
+            parts.append(_rich_table(FLIPPED_COLUMNS, flipped, FLIPPED_TITLE))
         templates = result["templates"]["entities"][:5]
         if templates:
             parts.append(Text(TEMPLATE_TITLE))

@@ -34,6 +34,10 @@ def _example_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...
     return table
 
 
+def held_out_first(splits: Any) -> list[str]:
+    return sorted(splits, key=lambda split: split == "train")
+
+
 def pair_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the confusion-pair table: errors per split and the most confident example."""
     splits = list(result["errors"])
@@ -42,11 +46,11 @@ def pair_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     headers.append("most confident example (held-out first)")
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     example: dict[tuple[str, str], str] = {}
-    for s in reversed(splits):
+    for s in held_out_first(splits):
         for pair in result["errors"][s]["pairs"]:
             key = (pair["gold"], pair["predicted"])
             counts[key][s] = pair["n"]
-            example[key] = f"{pair['examples'][0]['text']} ({pair['examples'][0]['confidence']:.2f})"
+            example.setdefault(key, f"{pair['examples'][0]['text']} ({pair['examples'][0]['confidence']:.2f})")
     rows = [
         [f"{key[0]} → {key[1]}", *(str(counts[key].get(s, 0)) for s in splits), example[key]]
         for key in sorted(counts, key=lambda k: -sum(counts[k].values()))[:15]
@@ -104,7 +108,7 @@ def _examples_html(caption: str, rows: list[dict[str, Any]], extra: tuple[str, .
 
 def failures_html(result: dict[str, Any]) -> str:
     """Every misclassified example of every split (held-out splits first) in one table with a search box."""
-    splits = sorted(result["errors"], key=lambda split: split == "train")
+    splits = held_out_first(result["errors"])
     failures = [(s, e) for s in splits for pair in result["errors"][s]["pairs"] for e in pair["examples"]]
     rows = [
         [split, e["id"], e["text"], e["gold"], e["predicted"], f"{e['confidence']:.3f}", f"{e['gold_probability']:.3f}"]

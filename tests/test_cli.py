@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -129,11 +130,12 @@ def test_report_rerenders_a_run_as_terminal_and_json(finished_run):
 
 def test_the_output_folder_stands_for_its_newest_finished_run(finished_run, tmp_path):
     runs = tmp_path / "runs"
-    shutil.copytree(finished_run, runs / "20000101-000000-old")
-    shutil.copytree(finished_run, runs / "20990101-000000-new")
+    for name, written in (("20261123-120000-x-10", 1), ("20261123-120000-x-2", 2), ("20261123-120000-x-9", 0)):
+        shutil.copytree(finished_run, runs / name)
+        os.utime(runs / name / "metrics.json", ns=(written * 10**9, written * 10**9))
     (runs / ".20991231-000000-x.partial").mkdir()
     document = json.loads(mikiwame("report", str(runs), "--format", "json").stdout)
-    assert document["directory"].endswith("20990101-000000-new")
+    assert document["directory"].endswith("20261123-120000-x-2")  # the last written, whatever its name
 
 
 def test_report_on_a_partial_or_missing_directory_is_a_clear_error(tmp_path):

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -113,6 +114,45 @@ def test_report_is_replaced_atomically(finished_run, tmp_path, monkeypatch):
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".report.html")] == []
 
 
+def test_analyzer_sections_escape_data_and_box_a_flagged_shortcut(analysed_run, tmp_path):
+    """Without a browser: every analyzer's HTML renderer runs; text from the data is escaped, never markup; a
+    flagged shortcut's examples show the unit boxed."""
+    run_dir = shutil.copytree(analysed_run, tmp_path / analysed_run.name)
+    hostile = '<script>alert("x")</script> & 円'
+    errors_path = run_dir / "analyses" / "errors.json"
+    errors = json.loads(errors_path.read_text(encoding="utf-8"))
+    next(iter(errors["errors"].values()))["pairs"][0]["examples"][0]["text"] = hostile
+    errors_path.write_text(json.dumps(errors, ensure_ascii=False), encoding="utf-8")
+    shortcuts_path = run_dir / "analyses" / "shortcuts.json"
+    shortcuts = json.loads(shortcuts_path.read_text(encoding="utf-8"))
+    example = shortcuts["attributed_examples"][0]
+    start, end, _ = example["words"][0]
+    flagged = {
+        "unit": example["text"][start:end],
+        "label": example["predicted"],
+        "support": 12,
+        "attribution_share": {"mean": 0.4, "low": 0.3, "high": 0.5, "n": 12},
+        "train_count": 10,
+        "train_purity": 0.9,
+        "deletion_flip_rate": {"k": 8, "n": 12, "rate": 0.67, "low": 0.39, "high": 0.86},
+        "deletion_probability_drop": {"mean": 0.3, "low": 0.2, "high": 0.4, "n": 12},
+        "flagged": True,
+        "examples": [{"text": example["text"], "spans": [[start, end]], "words": example["words"]}],
+    }
+    shortcuts["candidates"] = shortcuts["flagged"] = [flagged]
+    shortcuts_path.write_text(json.dumps(shortcuts, ensure_ascii=False), encoding="utf-8")
+
+    page, sections = render_html(run_dir)
+    assert {"errors", "error_slices", "curves", "shortcuts", "entity-bias", "token-stats", "calibration"} <= {
+        s.name for s in sections
+    }
+    assert '<script>alert("x")' not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 円" in page
+    shortcut_section = page.split('<section id="section-shortcuts">')[1].split("</section>")[0]
+    assert 'class="word marked"' in shortcut_section
+    assert "no shortcut flagged" not in shortcut_section
+
+
 # ---------------------------------------------------------------- in a browser
 
 
@@ -121,6 +161,8 @@ def browser():
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.skip(f"{', '.join(missing)} absent: install Debian's `chromium` and `chromium-driver` packages")
+    if shutil.which("fc-list") and not subprocess.run(["fc-list", ":lang=ja"], capture_output=True).stdout.strip():
+        pytest.skip("no font with Japanese glyphs (fc-list :lang=ja is empty): install Debian's `fonts-noto-cjk`")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

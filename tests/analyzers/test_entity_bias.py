@@ -106,6 +106,12 @@ def test_planted_entity_flips_and_the_identity_control_is_exactly_zero(biased):
     assert identity["flip_rate"]["k"] == 0 and identity["max_abs_delta"] == 0.0
     assert biased["swaps"]["unk_share"] == 0.0
     assert biased["non_entity_baseline"]["n"] > 0
+    flipped = biased["flipped_examples"]
+    assert flipped and any(e["entity"] == BIASED for e in flipped)
+    for e in flipped:
+        assert e["before"]["label"] != e["after"]["label"]
+        assert e["swapped"] == e["original"].replace(e["entity"], e["substitute"], 1)
+    assert len(flipped) <= 10
 
 
 def test_augmentation_at_least_halves_the_flip_rate_with_separate_intervals(biased, augmented):
@@ -130,7 +136,7 @@ def test_report_shows_swaps_controls_and_entities(biased_run, capsys, monkeypatc
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["report", str(biased_run)]) == 0
     out = capsys.readouterr().out
-    for text in ("Entity swaps", "identity control", "non-entity word swaps", BIASED, "templates"):
+    for text in ("Entity swaps", "identity control", "non-entity word swaps", BIASED, "templates", "flipped"):
         assert text in out, text
 
 

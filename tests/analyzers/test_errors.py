@@ -8,6 +8,7 @@ import shutil
 from mikiwame.framework.analysis import run_analyzers
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
+from mikiwame.plugins.error_analysis_report import pair_rows
 
 
 def _listed(result: dict) -> set[tuple[str, str]]:
@@ -69,3 +70,13 @@ def test_an_older_run_without_training_dynamics_gets_a_message_not_a_crash(plant
     dynamics = produced["errors"]["train_dynamics"]
     assert not dynamics["available"] and "--track-train" in dynamics["message"]
     assert produced["curves"]["runs"][0]["steps"] == []
+
+
+def test_the_pair_table_shows_a_held_out_example_before_a_training_one():
+    def split(text: str) -> dict:
+        example = {"text": text, "confidence": 0.9}
+        return {"n": 10, "n_errors": 1, "pairs": [{"gold": "a", "predicted": "b", "n": 1, "examples": [example]}]}
+
+    headers, rows = pair_rows({"errors": {"train": split("訓練の文"), "test": split("評価の文")}})
+    assert headers[1:3] == ["train (errors 1/10)", "test (errors 1/10)"]
+    assert rows == [["a → b", "1", "1", "評価の文 (0.90)"]]
