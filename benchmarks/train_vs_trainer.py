@@ -27,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
-# benchmarks/tokenize.py would shadow the standard library's `tokenize`: keep this folder at the end.
+# benchmarks/tokenization.py would shadow the standard library's `tokenize`: keep this folder at the end.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 SHAPES = {

@@ -4,7 +4,7 @@
 is the Python WordPiece loop. The fast path keeps MeCab (same dictionary, same NFKC normalisation, wakati
 output) and runs the Rust WordPiece of the `tokenizers` library on each distinct word once. It is used only
 where it reproduces the slow tokenizer's ids exactly (tests/test_tokenization.py checks tricky strings, and
-`benchmarks/tokenize.py` every text of two corpora); any other tokenizer is called as it is. Texts that
+`benchmarks/tokenization.py` every text of two corpora); any other tokenizer is called as it is. Texts that
 contain an added token such as a literal "[SEP]" go through the slow tokenizer, which splits on them.
 
 The cache stores a split's columns keyed by the texts and a fingerprint of everything the ids depend on, so
