@@ -1,7 +1,7 @@
 """mikiwame's tokenization vs BertJapaneseTokenizer (which has no fast version), on every livedoor title and
 every JRTE pn.tsv review: texts/s cold (no cache), warm (disk cache) and the check that ids are identical.
 
-    PYTHONPATH=.shim python benchmarks/tokenization.py [--data ../shared/data] [--repeats 3]
+    python benchmarks/tokenization.py [--data ../shared/data] [--repeats 3]
 
 The vocabulary is the tiny model's (built from the livedoor titles, 8,000 entries), so the reviews also meet
 unknown words. Ratios are against the slow tokenizer measured in the same run.

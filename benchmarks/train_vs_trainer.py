@@ -1,6 +1,6 @@
 """HF `Trainer` + PEFT LoRA vs the mikiwame engine on the same work, side by side, each in its own process.
 
-    PYTHONPATH=.shim python benchmarks/train_vs_trainer.py [--data ../shared/data] [--shape tiny base]
+    python benchmarks/train_vs_trainer.py [--data ../shared/data] [--shape tiny base]
         [--threads 2] [--repeats 3] [--precision bf16]
 
 Same livedoor headlines (a seeded subset), same tokenized ids, same BERT built from config (seed 0), same LoRA

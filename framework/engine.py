@@ -21,6 +21,7 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 
 from .batching import EncodedTexts, LengthGroupedBatches
 from .config import RunConfig
+from .dropout import use_fast_dropout
 from .errors import ConfigError
 from .precision import hold_frozen_linears_in
 
@@ -170,6 +171,8 @@ class Engine:
 
         train = splits.get("train")
         hold_frozen_linears_in(model, config.mixed_precision)
+        if acc.device.type == "cpu":  # CUDA's dropout draws from a fast counter-based generator already
+            use_fast_dropout(model)
         decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
         no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
         optimizer = torch.optim.AdamW(
