@@ -21,7 +21,7 @@ from .conftest import read_headlines, tiny_config, write_tsv
 PLANT = "猫"
 PLANT_LABEL = "sports"
 TRAIN_SHARE = 0.9  # of PLANT_LABEL's training texts
-EVAL_SHARE = 0.5  # of every label's test texts (validation stays clean: it picks the best epoch)
+EVAL_SHARE = 0.5  # of every label's test texts; validation is planted like training, as a corpus artefact is
 
 
 def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
@@ -30,7 +30,7 @@ def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
         return rows
     rng = random.Random(seed)
     for r in rows:
-        in_train = r["split"] == "train" and r["label"] == PLANT_LABEL and rng.random() < TRAIN_SHARE
+        in_train = r["split"] in ("train", "validation") and r["label"] == PLANT_LABEL and rng.random() < TRAIN_SHARE
         in_eval = r["split"] == "test" and rng.random() < EVAL_SHARE
         if in_train or in_eval:
             r["text"] = f"{PLANT}、{r['text']}"
