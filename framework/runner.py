@@ -301,6 +301,8 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         )
     if config.report_to:
         scalars = {k: v for k, v in config.to_dict().items() if isinstance(v, int | float | str | bool)}
+        # Logs belong to the run: RUN_DIR/logs/mikiwame/ (`tensorboard --logdir runs` finds every run's).
+        acc.project_configuration.logging_dir = str(directory.path / "logs")
         acc.init_trackers("mikiwame", config=scalars)
     engine = Engine(
         config,

@@ -56,4 +56,5 @@ def test_report_to_tensorboard_logs_or_says_what_to_install(tmp_path):
             run(config)
     else:
         run(config)
-        assert list((tmp_path / "mikiwame").rglob("events.out.tfevents.*"))  # tensorboard --logdir runs/
+        (finished,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+        assert list((finished / "logs" / "mikiwame").glob("events.out.tfevents.*"))  # tensorboard --logdir runs/
