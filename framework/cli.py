@@ -47,7 +47,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
     predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
-    table = Table(title=f"predictions of {args.run_dir}", title_justify="left")
+    table = Table(title=f"predictions of {predictor.run_dir}", title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")
     for label in predictor.labels:

@@ -30,7 +30,7 @@ class RunPredictor:
     train) through the model source's `load_saved(directory)`."""
 
     def __init__(self, run_dir: Path, plugins: PluginSet, max_length: int = 512) -> None:
-        run_dir = require_finished(run_dir)
+        run_dir = self.run_dir = require_finished(run_dir)
         model_dir = run_dir / "model"
         record = read_method_file(model_dir)
         self.labels: list[str] = record["labels"]
