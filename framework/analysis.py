@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +51,15 @@ class AnalysisContext:
         return TaskData(
             self.results.metrics.get("task", ""), examples, str(self.directory), list(self.results.metrics["labels"])
         )
+
+    def held_out_examples(self, limit: int) -> list[Example]:
+        """Validation and test examples (the training split when a run has neither), a seeded sample of at most
+        `limit`: what analyzers that perturb or attribute every text evaluate on, within a time budget."""
+        data = self.task_data
+        evaluated = [e for e in data.examples if e.split in ("validation", "test")] or data.split("train")
+        if len(evaluated) > limit:
+            evaluated = random.Random(int(self.results.config.get("seed", 0))).sample(evaluated, limit)
+        return evaluated
 
     @cached_property
     def predictor(self) -> RunPredictor:

@@ -237,12 +237,8 @@ class EntityBiasAnalyzer:
     description = "entity-swap probes: flip rate, |Δp|, per-entity gaps, identity and non-entity controls"
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
-        data = context.task_data
-        evaluated = [e for e in data.examples if e.split in ("validation", "test")] or data.split("train")
         seed = int(context.results.config.get("seed", 0))
-        limit = int(context.options.get("entity_bias_max_texts") or DEFAULT_MAX_TEXTS)
-        if len(evaluated) > limit:
-            evaluated = random.Random(seed).sample(evaluated, limit)
+        evaluated = context.held_out_examples(int(context.options.get("entity_bias_max_texts") or DEFAULT_MAX_TEXTS))
         lists = load_entity_lists(context.options.get("entities"))
         k = int(context.options.get("entity_bias_k") or K)
         result = measure_entity_bias(context.predictor, [e.text for e in evaluated], lists, k=k, seed=seed)

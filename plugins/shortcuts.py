@@ -297,11 +297,8 @@ class ShortcutsAnalyzer:
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         data = context.task_data
-        evaluated = [e for e in data.examples if e.split in ("validation", "test")] or data.split("train")
         seed = int(context.results.config.get("seed", 0))
-        limit = int(context.options.get("shortcuts_max_texts") or DEFAULT_MAX_TEXTS)
-        if len(evaluated) > limit:
-            evaluated = random.Random(seed).sample(evaluated, limit)
+        evaluated = context.held_out_examples(int(context.options.get("shortcuts_max_texts") or DEFAULT_MAX_TEXTS))
         train = data.split("train")
         result = find_shortcuts(
             context.predictor,
