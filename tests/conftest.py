@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.runner import run
@@ -77,6 +80,17 @@ def finished_runs(output_dir: Path) -> list[Path]:
     if not output_dir.exists():
         return []
     return sorted(p for p in output_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """On 2 shared cores, torch's default 2 threads make tiny models many times slower than one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def shared_data() -> Path:

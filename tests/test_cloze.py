@@ -22,17 +22,15 @@ from mikiwame.plugins.prompting import PromptSpec, load_language_model, load_pro
 from mikiwame.plugins.tiny_model import SPECIAL_TOKENS, japanese_tokenizer
 
 from . import tiny_lms
+from .conftest import one_torch_thread
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """On a loaded 2-core machine one thread is many times faster than two for these tiny models."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 class StubMaskedLM(torch.nn.Module):

@@ -21,6 +21,7 @@ from mikiwame.plugins.prompting import load_language_model, load_prompt_spec
 from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
 
 from . import tiny_lms
+from .conftest import one_torch_thread
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = sorted(tiny_lms.LABEL_WORDS)
@@ -28,10 +29,8 @@ LABELS = sorted(tiny_lms.LABEL_WORDS)
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +37,8 @@ from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example, TaskData
 from mikiwame.plugins.peft_support import load_base_classifier
 from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+
+from .conftest import one_torch_thread
 
 KEYWORDS = {
     "culture": ["映画", "音楽", "小説", "俳優", "歌手", "美術"],
@@ -106,20 +106,9 @@ class PlantedPlugin:
         register(self.base)
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """On 2 shared cores, torch's default 2 threads make these tiny models 5-20x slower than one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def single_threaded():
-    with one_thread():
+    with one_torch_thread():
         yield
 
 
@@ -142,7 +131,7 @@ def mlm_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     encoded = [{"input_ids": ids} for ids in tokenizer(texts)["input_ids"]]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    with one_thread():
+    with one_torch_thread():
         for epoch in range(25):
             random.Random(epoch).shuffle(encoded)
             for i in range(0, len(encoded), 32):
