@@ -17,9 +17,9 @@ from accelerate import Accelerator, DataLoaderConfiguration, skip_first_batches
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+from transformers import get_linear_schedule_with_warmup
 
-from .batching import EncodedTexts, LengthGroupedBatches
+from .batching import EncodedTexts, LengthGroupedBatches, PadToLongest
 from .config import RunConfig
 from .dropout import use_fast_dropout
 from .errors import ConfigError
@@ -120,10 +120,6 @@ class TrainingProgress:
         self.__dict__.update(state)
 
 
-def _collate(tokenizer: Any) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
-    return DataCollatorWithPadding(tokenizer, return_tensors="pt")
-
-
 def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -152,7 +148,7 @@ class Engine:
         self.checkpoint_dir = checkpoint_dir
         self.progress = TrainingProgress()
         acc = accelerator
-        collate = _collate(tokenizer)
+        collate = PadToLongest(tokenizer)
 
         def loader(data: EncodedTexts, batch_size: int, shuffle: bool, accumulation: int) -> DataLoader:
             batches = LengthGroupedBatches(
