@@ -122,7 +122,10 @@ class PadToLongest:
             if np.ndim(value) == 0:  # labels, index
                 batch[key] = torch.tensor([item[key] for item in items])
                 continue
+            values = np.fromiter(chain.from_iterable(item[key] for item in items), np.int64)
+            if len(values) != lengths.sum():
+                raise ValueError(f"column {key!r} is not as long as input_ids in every example of the batch")
             padded = np.full((len(items), width), self.pad_values.get(key, 0), dtype=np.int64)
-            padded[filled] = np.fromiter(chain.from_iterable(item[key] for item in items), np.int64, lengths.sum())
+            padded[filled] = values
             batch[key] = torch.from_numpy(padded)
         return batch

@@ -41,3 +41,11 @@ def test_a_tokenizer_without_a_padding_token_is_refused_by_name():
     tokenizer.pad_token = None
     with pytest.raises(ConfigError, match="BertJapaneseTokenizer has no padding token"):
         PadToLongest(tokenizer)
+
+
+def test_a_column_shorter_than_the_ids_is_refused():
+    tokenizer = japanese_tokenizer(build_vocabulary(TEXTS, 100))
+    batch = items(tokenizer)
+    batch[1]["attention_mask"] = batch[1]["attention_mask"][:-1]
+    with pytest.raises(ValueError, match="'attention_mask' is not as long as input_ids"):
+        PadToLongest(tokenizer)(batch)
