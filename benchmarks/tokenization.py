@@ -7,23 +7,17 @@ The vocabulary is the tiny model's (built from the livedoor titles, 8,000 entrie
 unknown words. Ratios are against the slow tokenizer measured in the same run.
 """
 
+import argparse
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-# This file's name shadows the standard library's `tokenize` (imported by torch through inspect): the script
-# folder goes to the end of the path, so the standard module is found first and `corpora` still is.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+from corpora import jrte_pn_texts, livedoor_titles, shared_data
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from corpora import jrte_pn_texts, livedoor_titles, shared_data  # noqa: E402
-
-from mikiwame.framework.tokenization import tokenize_texts  # noqa: E402
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer  # noqa: E402
+from mikiwame.framework.tokenization import tokenize_texts
+from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
 
 
 def timed(fn, *args):

@@ -25,12 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from types import SimpleNamespace
-
-HERE = Path(__file__).resolve().parent
-# benchmarks/tokenization.py would shadow the standard library's `tokenize`: keep this folder at the end.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 SHAPES = {
     # name: (layers, hidden, heads, train examples, eval examples, epochs)
