@@ -6,11 +6,11 @@
 Same livedoor headlines (a seeded subset), same tokenized ids, same BERT built from config (seed 0), same LoRA
 (r 8, alpha 16, dropout 0.1, query+value), batch size, epochs, learning rate, warmup and clipping. The Trainer
 runs at its best CPU settings: bf16, `train_sampling_strategy="group_by_length"`, dynamic padding, fused
-AdamW (its default). Printed: training and evaluation samples/s, peak RSS, optimizer steps, non-padding
-training tokens, the model FLOP/s as a share of this machine's bf16 and fp32 matmul peak (measured here on
-the model's own GEMM shapes), an fp32 check (dropout 0) that both give the same loss for the initial model
-and the same training loss at each of the first optimizer steps on the same batch, and the ratios
-mikiwame / Trainer. Ratios within one run are what counts: these machines are noisy.
+AdamW (its default). Printed: training and evaluation samples/s, peak RSS, optimizer steps, non-padding and
+padded training tokens, the model FLOP/s as a share of this machine's bf16 and fp32 matmul peak (measured
+here on the model's own GEMM shapes), an fp32 check (dropout 0) that both give the same loss for the initial
+model, the same training loss at each of 16 optimizer steps on the same batch and the same parameters after
+them, and the ratios mikiwame / Trainer. Ratios within one run are what counts: these machines are noisy.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 SHAPES = {
@@ -32,8 +33,13 @@ SHAPES = {
     "tiny": (2, 128, 4, 1000, 1000, 1),
     "base": (12, 768, 12, 256, 512, 1),
 }
-BATCH, EVAL_BATCH, LR, SEED, WARMUP = 16, 64, 2e-3, 42, 0.1
-CHECK_STEPS = 8  # the fp32 check trains this many steps, every one on the same single batch
+BATCH, EVAL_BATCH, LR, SEED, WARMUP, CLIP = 16, 64, 2e-3, 42, 0.1, 1.0
+# The fp32 check trains CHECK_STEPS steps, every one on the same single batch: with 16 steps the warmup is one
+# step (a ratio rounded up would make it two), and clipping at 0.1 acts (gradient norms here are 0.2-0.3).
+CHECK_STEPS, CHECK_CLIP = 16, 0.1
+# After the check's training the two sides' parameters agree to 4e-7 (tiny) and 9e-7 (base); the Trainer with
+# weight decay 0.005 instead of 0.01 differs by 8e-6 and 6e-6.
+PARAM_TOLERANCE = 2e-6
 
 
 def build(shape: str, data_dir: str, check: bool):
@@ -90,9 +96,13 @@ def peak_rss_mib() -> float:
 
 
 def warmup_steps(setup) -> int:
-    """The engine's warmup (floor of ratio x steps), given to the Trainer as a count: from a ratio it would
-    round up, and with 8 steps warm up for one step at learning rate 0."""
+    """The engine's warmup (floor of ratio x steps), given to the Trainer as a count: from a ratio it rounds
+    up (with 8 steps it would warm up for one step, at learning rate 0)."""
     return int(WARMUP * -(-len(setup.train[0]) // BATCH) * setup.epochs)
+
+
+def trainable(model) -> dict:
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
 def run_trainer(setup, precision: str, check: bool) -> dict:
@@ -104,6 +114,14 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
         return [{"input_ids": i, "attention_mask": m, "labels": y} for i, m, y in zip(ids, mask, split[1], strict=True)]
 
     train, evaluation = rows(setup.train), rows(setup.eval)
+    pad = DataCollatorWithPadding(setup.tokenizer)
+    padded = [0]
+
+    def collate(features):
+        batch = pad(features)
+        padded[0] += batch["input_ids"].numel()
+        return batch
+
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
             output_dir=out,
@@ -113,7 +131,7 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
             learning_rate=LR,
             weight_decay=0.01,
             warmup_steps=warmup_steps(setup),
-            max_grad_norm=1.0,
+            max_grad_norm=CHECK_CLIP if check else CLIP,
             bf16=precision == "bf16",
             use_cpu=True,
             train_sampling_strategy="group_by_length",
@@ -131,15 +149,17 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
             args=args,
             train_dataset=train,
             eval_dataset=evaluation,
-            data_collator=DataCollatorWithPadding(setup.tokenizer),
+            data_collator=collate,
         )
         if check:
             loss = trainer.evaluate()["eval_loss"]
             trainer.train()
-            return {"loss": loss, "train_losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}
+            losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+            return {"loss": loss, "train_losses": losses, "params": trainable(setup.model)}
         start = time.perf_counter()
         trainer.train()
         train_s = time.perf_counter() - start
+        padded_tokens = padded[0]
         start = time.perf_counter()
         trainer.evaluate()
         eval_s = time.perf_counter() - start
@@ -148,6 +168,7 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
             "eval_s": eval_s,
             "steps": trainer.state.global_step,
             "tokens": int(trainer.state.num_input_tokens_seen),
+            "padded": padded_tokens,
         }
 
 
@@ -170,12 +191,13 @@ def run_mikiwame(setup, precision: str, check: bool) -> dict:
         seed=SEED,
         warmup_ratio=WARMUP,
         weight_decay=0.01,
+        max_grad_norm=CHECK_CLIP if check else CLIP,
     )
     accelerator = make_accelerator(config)
     train_losses: list[float] = []
+    record = (lambda step, **_: train_losses.append(float(step.loss))) if check else (lambda **_: None)
     hooks = SimpleNamespace(
-        mikiwame_on_step_end=lambda step, **_: train_losses.append(float(step.loss)),
-        **{f"mikiwame_{m}": lambda **_: None for m in ("on_evaluate", "after_train")},
+        mikiwame_on_step_end=record, **{f"mikiwame_{m}": lambda **_: None for m in ("on_evaluate", "after_train")}
     )
     splits = {"train": split(setup.train), "test": split(setup.eval)}
     # Timed from the engine's construction: the Trainer's train() also builds its optimizer, scheduler and
@@ -185,17 +207,19 @@ def run_mikiwame(setup, precision: str, check: bool) -> dict:
     if check:
         loss = float(engine.predict("test").losses.mean())
         engine.train(summarize=lambda p: {})
-        return {"loss": loss, "train_losses": train_losses}
+        return {"loss": loss, "train_losses": train_losses, "params": trainable(setup.model)}
     progress = engine.train(summarize=lambda p: {})
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     engine.predict("test")
     eval_s = time.perf_counter() - start
-    tokens = 0
+    tokens = padded = 0
     for epoch in range(setup.epochs):  # the sampler is seeded per epoch: these are the batches train() saw
         engine.train_loader.set_epoch(epoch)
-        tokens += sum(int(b["attention_mask"].sum()) for b in engine.train_loader)
-    return {"train_s": train_s, "eval_s": eval_s, "steps": progress.global_step, "tokens": tokens}
+        for batch in engine.train_loader:
+            tokens += int(batch["attention_mask"].sum())
+            padded += batch["input_ids"].numel()
+    return {"train_s": train_s, "eval_s": eval_s, "steps": progress.global_step, "tokens": tokens, "padded": padded}
 
 
 def side_main(args) -> None:
@@ -204,6 +228,8 @@ def side_main(args) -> None:
     torch.set_num_threads(args.threads)
     setup = build(args.shape, args.data, args.check)
     result = (run_trainer if args.side == "trainer" else run_mikiwame)(setup, args.precision, args.check)
+    if args.check:
+        torch.save(result.pop("params"), args.params_out)
     lengths = [len(ids) for ids in setup.tokenizer(setup.train[0], truncation=True, max_length=128)["input_ids"]]
     result.update(
         n_train=len(setup.train[0]) * setup.epochs,
@@ -245,15 +271,25 @@ def matmul_peak(hidden: int, tokens: int, threads: int) -> dict:
 
 
 def spawn(args, side: str, shape: str, check: bool) -> dict:
+    """One side in its own process; the check also returns the trained parameters."""
+    import torch
+
     command = [sys.executable, __file__, "--side", side, "--shape", shape, "--threads", str(args.threads)]
-    command += ["--precision", "no" if check else args.precision] + (["--check"] if check else [])
+    command += ["--precision", "no" if check else args.precision]
     if args.data:
         command += ["--data", args.data]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode:
-        sys.exit(f"{side} ({shape}) failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as scratch:
+        params = Path(scratch) / "params.pt"
+        if check:
+            command += ["--check", "--params-out", str(params)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode:
+            sys.exit(f"{side} ({shape}) failed:\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if check:
+            result["params"] = torch.load(params)
+    return result
 
 
 def report(shape: str, runs: list[dict], check: dict, peak: dict, tokens: int) -> None:
@@ -277,6 +313,13 @@ def report(shape: str, runs: list[dict], check: dict, peak: dict, tokens: int) -
     for side, values in losses.items():
         print(f"  {side:<9}" + " ".join(f"{v:.4f}" for v in values))
     print(f"  largest difference {step_gap:.2e}")
+    params = {side: check[side]["params"] for side in ("trainer", "mikiwame")}
+    param_gap = (
+        max((params["trainer"][n] - params["mikiwame"][n]).abs().max().item() for n in params["trainer"])
+        if params["trainer"].keys() == params["mikiwame"].keys()
+        else math.inf
+    )
+    print(f"  trained parameters ({len(params['trainer'])} tensors): largest difference {param_gap:.2e}")
     rows = []
     for side in ("trainer", "mikiwame"):
         r = [run[side] for run in runs]
@@ -289,17 +332,18 @@ def report(shape: str, runs: list[dict], check: dict, peak: dict, tokens: int) -
                 "rss": statistics.median(x["peak_rss_mib"] for x in r),
                 "steps": r[0]["steps"],
                 "tokens": r[0]["tokens"],
+                "padded": r[0]["padded"],
                 "gflops": flops,
             }
         )
     print(
-        f"{'':<10}{'train/s':>9}{'eval/s':>9}{'RSS MiB':>9}{'steps':>7}{'tokens':>9}{'GFLOP/s':>9}"
+        f"{'':<10}{'train/s':>9}{'eval/s':>9}{'RSS MiB':>9}{'steps':>7}{'tokens':>9}{'padded':>9}{'GFLOP/s':>9}"
         f"{'% bf16':>8}{'% fp32':>8}"
     )
     for row in rows:
         print(
             f"{row['side']:<10}{row['train/s']:>9.1f}{row['eval/s']:>9.1f}{row['rss']:>9.0f}{row['steps']:>7}"
-            f"{row['tokens']:>9}{row['gflops']:>9.0f}{100 * row['gflops'] / peak['bfloat16']:>7.1f}%"
+            f"{row['tokens']:>9}{row['padded']:>9}{row['gflops']:>9.0f}{100 * row['gflops'] / peak['bfloat16']:>7.1f}%"
             f"{100 * row['gflops'] / peak['float32']:>7.1f}%"
         )
     ratio = lambda key: statistics.median(  # noqa: E731
@@ -317,8 +361,9 @@ def report(shape: str, runs: list[dict], check: dict, peak: dict, tokens: int) -
         and rows[0]["tokens"] == rows[1]["tokens"]
         and abs(check["trainer"]["loss"] - check["mikiwame"]["loss"]) < 1e-4
         and step_gap < 1e-4
+        and param_gap < PARAM_TOLERANCE
     )
-    print("same work (steps, non-padding tokens, fp32 losses):", "yes" if same else "NO")
+    print("same work (steps, non-padding tokens, fp32 losses and parameters):", "yes" if same else "NO")
 
 
 def main() -> None:
@@ -330,6 +375,7 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16", choices=["bf16", "no"])
     parser.add_argument("--side", choices=["trainer", "mikiwame"], help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--params-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         side_main(SimpleNamespace(**{**vars(args), "shape": args.shape[0]}))
