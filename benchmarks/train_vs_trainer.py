@@ -101,12 +101,10 @@ def warmup_steps(setup) -> int:
     return int(WARMUP * -(-len(setup.train[0]) // BATCH) * setup.epochs)
 
 
-def trainable(model) -> dict:
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
-
-
 def run_trainer(setup, precision: str, check: bool) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from mikiwame.framework.engine import trainable_state
 
     def rows(split):
         enc = setup.tokenizer(split[0], truncation=True, max_length=128)
@@ -155,7 +153,7 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
             loss = trainer.evaluate()["eval_loss"]
             trainer.train()
             losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-            return {"loss": loss, "train_losses": losses, "params": trainable(setup.model)}
+            return {"loss": loss, "train_losses": losses, "params": trainable_state(setup.model)}
         start = time.perf_counter()
         trainer.train()
         train_s = time.perf_counter() - start
@@ -175,7 +173,7 @@ def run_trainer(setup, precision: str, check: bool) -> dict:
 def run_mikiwame(setup, precision: str, check: bool) -> dict:
     from mikiwame.framework.batching import EncodedTexts
     from mikiwame.framework.config import RunConfig
-    from mikiwame.framework.engine import Engine, make_accelerator
+    from mikiwame.framework.engine import Engine, make_accelerator, trainable_state
     from mikiwame.framework.tokenization import tokenize_texts
 
     def split(texts_labels):
@@ -207,7 +205,7 @@ def run_mikiwame(setup, precision: str, check: bool) -> dict:
     if check:
         loss = float(engine.predict("test").losses.mean())
         engine.train(summarize=lambda p: {})
-        return {"loss": loss, "train_losses": train_losses, "params": trainable(setup.model)}
+        return {"loss": loss, "train_losses": train_losses, "params": trainable_state(setup.model)}
     progress = engine.train(summarize=lambda p: {})
     train_s = time.perf_counter() - start
     start = time.perf_counter()

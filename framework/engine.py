@@ -120,7 +120,8 @@ class TrainingProgress:
         self.__dict__.update(state)
 
 
-def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the trained tensors: what early stopping restores and what a comparison of two trainings checks."""
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
@@ -313,7 +314,7 @@ class Engine:
             )
             if val_loss < progress.best_loss:
                 progress.best_loss, progress.best_epoch, progress.bad_evals = val_loss, epoch + 1, 0
-                progress.best_state = _trainable_state(acc.unwrap_model(self.model))
+                progress.best_state = trainable_state(acc.unwrap_model(self.model))
             else:
                 progress.bad_evals += 1
         progress.history.append(record)
