@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mikiwame.data import bundled
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
@@ -17,7 +18,7 @@ from mikiwame.framework.japanese import ORGANISATION, PERSON, PLACE, Span, find_
 from mikiwame.framework.tables import read_rows, require_columns
 from mikiwame.framework.task import TaskData
 
-LISTS = Path(__file__).resolve().parents[1] / "data" / "entities"
+LISTS = bundled("entities")
 TYPE_TOKENS = {PERSON: "[人名]", PLACE: "[地名]", ORGANISATION: "[組織]"}
 AUGMENT_CHOICES = ("none", "entity-swap")
 DEFAULT_COPIES = 3

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mikiwame.data import bundled
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import DataError
 from mikiwame.framework.tables import read_rows, require_columns, rows_to_examples
 from mikiwame.framework.task import TaskData
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data" / "headlines" / "headlines.tsv"
+BUNDLED = bundled("headlines", "headlines.tsv")
 
 
 class Headlines:
@@ -23,7 +24,7 @@ class Headlines:
         if not config.data and not BUNDLED.is_file():
             raise DataError(
                 f"bundled headlines not found at {BUNDLED}",
-                fix="install mikiwame from a clone with `pip install -e .`, or pass --data",
+                fix="the installation is incomplete: reinstall mikiwame, or pass --data",
             )
         header, rows = read_rows(path)
         columns = {"--text-column": "text", "--label-column": "label", "--split-column": "split"}

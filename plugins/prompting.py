@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mikiwame.data import bundled
 from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import hub_reachable
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "data" / "prompts"
+PROMPTS_DIR = bundled("prompts")
 MASK = "[MASK]"
 DEFAULT_CONTENT_FREE = ("N/A", "", MASK)
 

@@ -9,9 +9,13 @@ method is refused with the numbers, rather than truncating texts behind the user
 from __future__ import annotations
 
 import argparse
+import inspect
+import types
+from pathlib import Path
+from typing import Any
 
 import torch
-from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+from peft import PeftModel, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 from peft.config import PeftConfig
 
 from mikiwame.framework import hookimpl
@@ -71,6 +75,44 @@ class PromptTuning(SoftPrompt):
         return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=count)
 
 
+def _prefix_forward(
+    self: PeftModel,
+    input_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    output_attentions: bool | None = None,
+    output_hidden_states: bool | None = None,
+    return_dict: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """PEFT's prefix-tuning forward for sequence classification, minus its probe of the backbone's signature
+    for a `past_key_values` argument: transformers 5.24 renamed that argument `cache` (the old name is still
+    accepted until 5.40), and PEFT 0.21 then refuses BERT outright. The prefix goes in under whichever name the
+    backbone declares; the attention mask already covers it (PEFT prepends ones before calling this)."""
+    batch_size = (input_ids if input_ids is not None else inputs_embeds).shape[0]
+    backbone = self.base_model.get_submodule(self.transformer_backbone_name)
+    cache_argument = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+    kwargs[cache_argument] = self.get_prompt(batch_size)
+    return self.base_model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        inputs_embeds=inputs_embeds,
+        labels=labels,
+        output_attentions=output_attentions,
+        output_hidden_states=output_hidden_states,
+        return_dict=return_dict,
+        **kwargs,
+    )
+
+
+def route_prefix_through_cache(model: PeftModel) -> PeftModel:
+    """Give this PEFT model the version-independent prefix forward above (on the instance: PEFT builds the
+    class, so a subclass cannot be swapped in)."""
+    model._prefix_tuning_forward = types.MethodType(_prefix_forward, model)
+    return model
+
+
 class PrefixTuning(SoftPrompt):
     name = "prefix-tuning"
 
@@ -79,6 +121,12 @@ class PrefixTuning(SoftPrompt):
 
     def peft_config(self, count: int) -> PeftConfig:
         return PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=count)
+
+    def apply(self, model: torch.nn.Module, config: RunConfig) -> torch.nn.Module:
+        return route_prefix_through_cache(super().apply(model, config))
+
+    def load(self, directory: Path, base: str | None, labels: list[str]) -> torch.nn.Module:
+        return route_prefix_through_cache(super().load(directory, base, labels))
 
 
 @hookimpl
