@@ -15,7 +15,7 @@ from .errors import MikiwameError
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
 from .rundir import require_finished
-from .runner import collect_sections
+from .runner import collect_sections, user_errors_exit
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -108,11 +108,8 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(build_plugin_set()).parse_args(argv)
-    try:
+    with user_errors_exit():
         return args.func(args)
-    except MikiwameError as err:
-        print(f"mikiwame: error: {err}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":
