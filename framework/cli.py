@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import MikiwameError
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
@@ -47,13 +48,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
     predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
-    table = Table(title=f"predictions of {predictor.run_dir}", title_justify="left")
+    base = f" on the hub model {predictor.base}" if predictor.base and not Path(predictor.base).is_absolute() else ""
+    table = Table(title=Text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")
     for label in predictor.labels:
-        table.add_column(label, justify="right")
+        table.add_column(Text(label), justify="right")
     for p in predictor.predict(texts):
-        table.add_row(p.text, p.label, *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
+        table.add_row(Text(p.text), Text(p.label), *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
     Console().print(table)
     return 0
 

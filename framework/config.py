@@ -69,7 +69,10 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        positive = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints", "lora_r")
+        positive = (
+            *("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints", "lora_r"),
+            *("tiny_layers", "tiny_hidden", "tiny_heads", "tiny_vocab_size"),
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
