@@ -153,7 +153,7 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
                         f"column {key!r} mixes JSON integers and decimals ({value!r} here, a "
                         f"{first[0].__name__} on line {first[1]}): 1 and 1.0 would be two different labels",
                         where=f"{path}:{line}",
-                        fix="write every value of the column the same way (1, or \"1\")",
+                        fix='write every value of the column the same way (1, or "1")',
                     )
         rows.append(Row(line, {k: "" if v is None else str(v) for k, v in obj.items()}))
     return list(columns), rows
