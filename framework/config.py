@@ -144,10 +144,21 @@ class RunConfig:
         for key, value in values.items():
             if not _has_type(value, hints[key]):
                 raise ConfigError(
-                    f"{path}: {key!r} is {json.dumps(value)}, which is not a {hints[key]}".replace("typing.", ""),
-                    fix=f"write it as {json.dumps(getattr(cls(), key))} is written (its default)",
+                    f"{path}: {key!r} is {json.dumps(value, ensure_ascii=False)}, but must be {_type_name(hints[key])}",
+                    fix=f"write it like its default: {json.dumps(getattr(cls(), key), ensure_ascii=False)}",
                 )
         return cls(**values)
+
+
+TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ')}s"
+    return TYPE_NAMES.get(hint, "a JSON object")
 
 
 def _has_type(value: Any, hint: Any) -> bool:
