@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import MikiwameError
+from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
 from .rundir import require_finished
@@ -48,7 +49,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
     predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
-    base = f" on the hub model {predictor.base}" if predictor.base and not Path(predictor.base).is_absolute() else ""
+    base = f" (base: the hub model {predictor.base})" if is_hub_id(predictor.base) else ""
     table = Table(title=Text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")

@@ -42,8 +42,8 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 def resolve_base(run_dir: Path, base: str | None) -> str | None:
     """The base model a saved method names (peft.json's `base`): a folder inside the run, resolved and refused
-    when it leaves the run (`../x`, an absolute path, a symlink out), or a hub id, which must not also name a
-    folder here (transformers would load that folder instead of the hub model)."""
+    when it leaves the run (`../x`, an absolute path, a symlink out), or a name (a hub id; a full fine-tune's
+    description), which must not also name a file or folder here (transformers would load it instead)."""
     if base is None:
         return None
     if not isinstance(base, str) or not base:
@@ -51,12 +51,16 @@ def resolve_base(run_dir: Path, base: str | None) -> str | None:
     relative = Path(base)
     if relative.is_absolute() or ".." in relative.parts or (run_dir / relative).exists():
         return str(inside(run_dir, relative, f"{run_dir / 'model' / METHOD_FILE}: the base model"))
-    if not HUB_ID.fullmatch(base) or Path(base).exists():
+    if Path(base).exists():
         raise RunDirectoryError(
-            f"{run_dir / 'model' / METHOD_FILE}: base {base!r} is neither a folder inside the run nor a hub id",
+            f"{run_dir / 'model' / METHOD_FILE}: base {base!r} is not inside the run but names {Path(base).resolve()}",
             fix="a run's base is its own base_model/ folder or a hub id such as cl-tohoku/bert-base-japanese-v3",
         )
     return base
+
+
+def is_hub_id(base: str | None) -> bool:
+    return base is not None and HUB_ID.fullmatch(base) is not None
 
 
 def read_method_file(directory: Path) -> dict[str, Any]:

@@ -106,6 +106,27 @@ def leakage(tmp: Path) -> Path:
     return write_csv(tmp / "data.csv", rows, header=("text", "label", "split"))
 
 
+def jsonl(tmp: Path, records: list[dict]) -> Path:
+    path = tmp / "data.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def mixed_number_labels(tmp: Path) -> Path:
+    records: list[dict] = [{"text": t, "label": i % 2} for i, (t, _) in enumerate(labelled_rows())]
+    records[9]["label"] = 1.0
+    return jsonl(tmp, records)
+
+
+def nul_after_8kb(tmp: Path) -> Path:
+    rows = labelled_rows(per_label=120)
+    path = write_csv(tmp / "data.csv", rows)
+    raw = path.read_bytes()
+    cut = raw.index(b"\n", 9000) + 1
+    path.write_bytes(raw[:cut] + b"\x00" + raw[cut:])
+    return path
+
+
 # (case, file writer, extra options, fragments the message must hold)
 CASES: list[tuple[str, Callable[[Path], Path], list[str], list[str]]] = [
     ("missing file", missing_file, [], ["nowhere.csv does not exist", "--data", "Fix: check the path"]),
@@ -132,6 +153,9 @@ CASES: list[tuple[str, Callable[[Path], Path], list[str], list[str]]] = [
      ["2 texts appear in more than one split", "leakage", "drop --strict"]),
     ("bad delimiter option", lambda tmp: write_csv(tmp / "d.csv", labelled_rows()), ["--delimiter", "::"],
      ["--delimiter '::' is not one character"]),
+    ("JSONL labels 1 and 1.0", mixed_number_labels, [],
+     ["data.jsonl:10", "mixes JSON integers and decimals", "1 and 1.0 would be two different labels"]),
+    ("NUL byte after 8 KB", nul_after_8kb, [], ["binary content (a NUL byte at offset", "data.csv:"]),
 ]  # fmt: skip
 
 
@@ -304,3 +328,65 @@ def test_resume_with_conflicting_options_is_refused(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "options that differ from the run being resumed" in result.stderr
     assert "--task 'csv' (the checkpoint's run: 'headlines')" in result.stderr and "--epochs 3" in result.stderr
+
+
+def test_a_jsonl_string_with_u2028_is_one_text(tmp_path):
+    records = [{"text": t, "label": lab} for t, lab in labelled_rows()]
+    records[0]["text"] = "行分離子\u2028の後も同じテキスト"
+    out = tmp_path / "runs"
+    result = run_recipe("--task", "csv", "--data", str(jsonl(tmp_path, records)), *TINY, "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = finished_runs(out)
+    texts = [json.loads(line)["text"] for line in (run_dir / "predictions.jsonl").read_text().split("\n") if line]
+    assert "行分離子\u2028の後も同じテキスト" in texts
+
+
+@pytest.fixture(scope="module")
+def markup_run(tmp_path_factory) -> Path:
+    """A run whose data and labels hold rich markup, analysed for errors as part of the run."""
+    tmp = tmp_path_factory.mktemp("markup")
+    rows = [(f"[/bold]{t}[red]", f"[b]{lab}") for t, lab in labelled_rows()]
+    data = write_csv(tmp / "data.csv", rows)
+    out = tmp / "runs"
+    result = run_recipe("--task", "csv", "--data", str(data), *TINY, "--analyze", "errors", "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "[/bold]" in result.stdout, "data text is shown as written, never parsed as markup"
+    (run_dir,) = finished_runs(out)
+    return run_dir
+
+
+def test_rich_markup_in_data_is_shown_not_parsed(markup_run):
+    from .conftest import run_cli
+
+    result = run_cli("predict", str(markup_run), "[/bold]", "[red]赤[/red]")
+    assert result.returncode == 0, result.stderr
+    assert "[/bold]" in result.stdout and "[red]赤[/red]" in result.stdout and "[b]" in result.stdout
+    report = run_cli("report", str(markup_run))
+    assert report.returncode == 0, report.stderr
+    assert "[b]sports" in report.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "damaged", "expected"),
+    [
+        ("report", "metrics.json", ["metrics.json:", "not valid JSON", "is damaged"]),
+        ("analyze", "predictions.jsonl", ["predictions.jsonl:3", "line 3 is not valid JSON"]),
+    ],
+)
+def test_a_damaged_run_file_is_one_clear_error(markup_run, tmp_path, command, damaged, expected):
+    import shutil
+
+    from .conftest import run_cli
+
+    received = tmp_path / markup_run.name
+    shutil.copytree(markup_run, received)
+    path = received / damaged
+    lines = path.read_text().split("\n")
+    lines[2] = lines[2][: len(lines[2]) // 2]
+    path.write_text("\n".join(lines))
+    result = run_cli(command, str(received), *(["errors"] if command == "analyze" else []))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in expected:
+        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"

@@ -161,7 +161,7 @@ def test_a_hub_id_base_is_allowed_and_a_local_lookalike_refused(tmp_path, monkey
     assert resolve_base(run_dir, "cl-tohoku/bert-base-japanese-v3") == "cl-tohoku/bert-base-japanese-v3"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "secret-model").mkdir()
-    with pytest.raises(RunDirectoryError, match="neither a folder inside the run nor a hub id"):
+    with pytest.raises(RunDirectoryError, match="is not inside the run but names"):
         resolve_base(run_dir, "secret-model")
 
 
