@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,8 +122,6 @@ def finish(staging: Path, target: Path, state: dict[str, Any]) -> None:
     state["files"] = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}
     state["format"] = FORMAT
     write_json(staging / STATE, state)
-    if target.exists():  # the same step saved again (the epoch-end save after a step save)
-        shutil.rmtree(target)
     staging.rename(target)
 
 

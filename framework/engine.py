@@ -348,8 +348,9 @@ class Engine:
         return progress.stopped_early
 
     def _check_finite(self, loss: torch.Tensor) -> None:
-        """Stop at the first non-finite loss: every later step would only spread NaN through the weights."""
-        value = float(loss.detach())
+        """Stop at the first non-finite loss: every later step would only spread NaN through the weights. The
+        mean over processes, so that all of them stop at the same step."""
+        value = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
         step = self.progress.global_step + 1
         if math.isfinite(value):
             self.last_finite_loss = (step, value)
