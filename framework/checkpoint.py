@@ -1,7 +1,7 @@
 """Training checkpoints that mikiwame writes and reads itself: tensors in safetensors, everything else in JSON.
 
-Accelerate's `save_state`/`load_state` unpickle (`torch.load(weights_only=False)`), so a checkpoint received
-from someone else could run code; nothing here unpickles. A checkpoint holds what the loop needs to continue
+Accelerate's checkpoint loading unpickles (torch's loader with its weights-only guard off), so a checkpoint
+received from someone else could run code; nothing here unpickles. A checkpoint holds what the loop needs to continue
 bit-exactly: the trained tensors, the optimizer and scheduler state, the loop's progress (epoch, batches done,
 history, best weights), and per process its RNG states, Accelerate's accumulation counter and the running
 loss sum of the epoch.

@@ -290,10 +290,14 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
                 print(f"mikiwame: {note}", file=sys.stderr)
     _start_directory(run_)
     directory = run_.directory
-    base_ref: str | None = loaded.name
-    if loaded.source != "transformers" and peft_name != "full" and acc.is_main_process:
-        loaded.model.save_pretrained(directory.path / "base_model")
+    # A run is self-contained (docs/reliability.md): a base that is not a hub model is saved in the run when the
+    # method needs it to load; a full fine-tune saves every weight and names no local base.
+    local_base = loaded.source != "transformers" or Path(loaded.name).exists()
+    base_ref: str | None = None if local_base else loaded.name
+    if local_base and peft_name != "full":
         base_ref = "base_model"
+        if acc.is_main_process:
+            loaded.model.save_pretrained(directory.path / "base_model")
     model = method.apply(loaded.model, config)
     run_.model_info = describe_model(loaded, model, peft_name)
     lr = config.lr if config.lr is not None else method.default_lr(loaded.pretrained)
