@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,16 @@ class Engine:
         self.scheduler = acc.prepare(scheduler)
         self.class_weights = class_weights.to(acc.device) if class_weights is not None else None
         self.last_finite_loss: tuple[int, float] | None = None
+        if acc.distributed_type == DistributedType.FSDP and checkpoint_dir is not None:
+            # Sharded parameters and optimizer states are not what framework/checkpoint.py writes.
+            if config.save_every or config.resume:
+                raise ConfigError(
+                    "--save-every and --resume are not supported under FSDP",
+                    fix="checkpoint with DDP (accelerate launch --multi_gpu) or train without them",
+                )
+            self.checkpoint_dir = None
+            if acc.is_main_process:
+                print("mikiwame: under FSDP this run writes no checkpoints (docs/reliability.md)", file=sys.stderr)
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:
