@@ -286,7 +286,7 @@ def spawn(args, side: str, shape: str, check: bool) -> dict:
             sys.exit(f"{side} ({shape}) failed:\n{done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
         if check:
-            result["params"] = torch.load(params)
+            result["params"] = torch.load(params, weights_only=True)  # its own child's file, in a fresh temp folder
     return result
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import MikiwameError
+from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
 from .rundir import require_finished
-from .runner import collect_sections
+from .runner import collect_sections, user_errors_exit
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -47,13 +49,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
     predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
-    table = Table(title=f"predictions of {predictor.run_dir}", title_justify="left")
+    base = f" (base: the hub model {predictor.base})" if is_hub_id(predictor.base) else ""
+    table = Table(title=Text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")
     for label in predictor.labels:
-        table.add_column(label, justify="right")
+        table.add_column(Text(label), justify="right")
     for p in predictor.predict(texts):
-        table.add_row(p.text, p.label, *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
+        table.add_row(Text(p.text), Text(p.label), *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
     Console().print(table)
     return 0
 
@@ -108,11 +111,8 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(build_plugin_set()).parse_args(argv)
-    try:
+    with user_errors_exit():
         return args.func(args)
-    except MikiwameError as err:
-        print(f"mikiwame: error: {err}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

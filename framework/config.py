@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,10 +69,20 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        positive = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints")
+        positive = (
+            *("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints", "lora_r"),
+            *("tiny_layers", "tiny_hidden", "tiny_heads", "tiny_vocab_size"),
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "warmup_ratio", "max_grad_norm", "lora_dropout", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a finite number, got {value}",
+                    fix="give a number such as the default; NaN or infinity would make every weight NaN",
+                )
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"--mixed-precision {self.mixed_precision!r} is not one of {', '.join(MIXED_PRECISION)}")
         if self.train_size is not None and self.train_size < 2:
@@ -78,30 +91,96 @@ class RunConfig:
             raise ConfigError(f"--class-weights {self.class_weights!r} is not one of none, balanced")
         if self.eval_every is not None and self.eval_every < 1:
             raise ConfigError(f"--eval-every must be at least 1, got {self.eval_every}")
+        if self.save_every is not None and self.save_every < 1:
+            raise ConfigError(f"--save-every must be at least 1, got {self.save_every}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.max_grad_norm <= 0:
+            raise ConfigError(f"--max-grad-norm must be positive, got {self.max_grad_norm}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise ConfigError(f"--warmup-ratio must be between 0 and 1, got {self.warmup_ratio}")
+        for name in ("dropout", "lora_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} is a probability of dropping a unit: it must be in [0, 1), got {value}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        """Without `resume`: a saved config reproduces the run from the start, and a config received with a
+        run never points this machine at a checkpoint."""
+        values = {k: v for k, v in self.to_dict().items() if k != "resume"}
+        path.write_text(json.dumps(values, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
+        """A saved config, each value checked against the field's type, so a hand-edited or received file
+        fails here with its key named, not deep inside training."""
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(
                 f"config file {path} does not exist", fix="give the config.json of a run directory"
             ) from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory", fix="give the config.json inside it") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text", fix="give the config.json of a run") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{path}: a config is a JSON object of option names, not a {type(values).__name__}",
+                fix='write {"epochs": 3, ...} as a run\'s config.json has it',
+            )
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"{path}: unknown config keys {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():
+            if not _has_type(value, hints[key]):
+                raise ConfigError(
+                    f"{path}: {key!r} is {json.dumps(value, ensure_ascii=False)}, but must be {_type_name(hints[key])}",
+                    fix=f"write it like its default: {json.dumps(getattr(cls(), key), ensure_ascii=False)}",
+                )
         return cls(**values)
+
+
+TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ')}s"
+    return TYPE_NAMES.get(hint, "a JSON object")
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """JSON values against the dataclass' hints: int, float (an int is fine), str, bool, None, list[str], dict."""
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_has_type(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is list:
+        return isinstance(value, list) and all(_has_type(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, hint)
 
 
 def _csv_list(value: str) -> list[str]:
@@ -206,7 +285,7 @@ def config_from_args(
     args = parser.parse_args(argv)
     base = RunConfig.load(args.config) if args.config else RunConfig()
     given = {k: v for k, v in vars(args).items() if k != "config"}
-    explicit = _explicit_dests(parser, argv)
+    explicit = explicit_dests(parser, argv)
     values = base.to_dict()
     for dest, value in given.items():
         if dest in plugin_dests:
@@ -220,7 +299,7 @@ def config_from_args(
     return config
 
 
-def _explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+def explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
     """Which options the user typed, found by re-parsing with every default suppressed."""
     probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     for action in parser._actions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,12 @@ from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
+from . import checkpoint
 from .batching import EncodedTexts, LengthGroupedBatches, PadToLongest
+from .checkpoint import Identity, process_file
 from .config import RunConfig
 from .dropout import use_fast_dropout
-from .errors import ConfigError
+from .errors import ConfigError, RunDirectoryError, TrainingDiverged
 from .precision import hold_frozen_linears_in
 
 
@@ -113,11 +116,16 @@ class TrainingProgress:
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
 
-    def state_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the best weights (saved as tensors); an infinite best loss (none yet) as null."""
+        state = {k: v for k, v in self.__dict__.items() if k != "best_state"}
+        state["best_loss"] = checkpoint.finite_or_none(self.best_loss)
+        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_json(self, state: dict[str, Any], best_state: dict[str, torch.Tensor] | None) -> None:
         self.__dict__.update(state)
+        self.best_loss = math.inf if state["best_loss"] is None else state["best_loss"]
+        self.best_state = best_state
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -141,12 +149,14 @@ class Engine:
         run: Any,
         class_weights: torch.Tensor | None = None,
         checkpoint_dir: Path | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.config = config
         self.accelerator = accelerator
         self.hooks = hooks
         self.run = run
         self.checkpoint_dir = checkpoint_dir
+        self.identity = identity
         self.progress = TrainingProgress()
         acc = accelerator
         collate = PadToLongest(tokenizer)
@@ -199,7 +209,17 @@ class Engine:
         )
         self.scheduler = acc.prepare(scheduler)
         self.class_weights = class_weights.to(acc.device) if class_weights is not None else None
-        acc.register_for_checkpointing(self.progress)
+        self.last_finite_loss: tuple[int, float] | None = None
+        if acc.distributed_type == DistributedType.FSDP and checkpoint_dir is not None:
+            # Sharded parameters and optimizer states are not what framework/checkpoint.py writes.
+            if config.save_every or config.resume:
+                raise ConfigError(
+                    "--save-every and --resume are not supported under FSDP",
+                    fix="checkpoint with DDP (accelerate launch --multi_gpu) or train without them",
+                )
+            self.checkpoint_dir = None
+            if acc.is_main_process:
+                print("mikiwame: under FSDP this run writes no checkpoints (docs/reliability.md)", file=sys.stderr)
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:
@@ -241,21 +261,24 @@ class Engine:
             self.config,
         )
         progress = self.progress
+        loss_sum = torch.zeros((), device=acc.device)
         if resume:
-            acc.load_state(resume)
+            loss_sum = self.load_checkpoint(Path(resume))
         for epoch in range(progress.epoch, cfg.epochs):
+            # The sampler's epoch is set before skipping: the skipping loader does not pass it on.
             loader = self.train_loader
+            loader.set_epoch(epoch)
             if progress.batches_done:
                 loader = skip_first_batches(loader, progress.batches_done)
-            loader.set_epoch(epoch)
+                loader.set_epoch(epoch)
             model.train()
-            loss_sum = torch.zeros((), device=acc.device)
             for batch in loader:
                 with acc.accumulate(model):
                     batch.pop("index")
                     labels = batch.pop("labels")
                     logits = model(**batch).logits
                     loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights)
+                    self._check_finite(loss)
                     acc.backward(loss)
                     if acc.sync_gradients:
                         acc.clip_grad_norm_(self.clipped_parameters, cfg.max_grad_norm)
@@ -275,10 +298,14 @@ class Engine:
                         self._evaluate_step(epoch, loss_sum, summarize)
                         model.train()
                     if cfg.save_every and progress.global_step % cfg.save_every == 0:
-                        self.save_checkpoint()
+                        self.save_checkpoint(loss_sum)
             train_loss = acc.reduce(loss_sum, reduction="mean").item() / max(progress.batches_done, 1)
             progress.epoch, progress.batches_done = epoch + 1, 0
-            if self._end_of_epoch(epoch, train_loss, summarize):
+            loss_sum = torch.zeros((), device=acc.device)
+            stop = self._end_of_epoch(epoch, train_loss, summarize)
+            if not cfg.save_every:
+                self.save_checkpoint(loss_sum)
+            if stop:
                 break
         if progress.best_state is not None:
             acc.unwrap_model(model).load_state_dict(progress.best_state, strict=False)
@@ -329,21 +356,95 @@ class Engine:
             )
         acc.log({k: v for k, v in record.items() if k != "step"}, step=progress.global_step)
         progress.stopped_early = bool(cfg.patience and progress.bad_evals >= cfg.patience and epoch + 1 < cfg.epochs)
-        if not cfg.save_every:
-            self.save_checkpoint()
         return progress.stopped_early
 
-    def save_checkpoint(self) -> None:
-        """Only ever called at a sync boundary, so no half-accumulated gradient is lost."""
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop at the first non-finite loss: every later step would only spread NaN through the weights. The
+        mean over processes, so that all of them stop at the same step."""
+        value = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
+        step = self.progress.global_step + 1
+        if math.isfinite(value):
+            self.last_finite_loss = (step, value)
+            return
+        last = (
+            f"the last finite loss was {self.last_finite_loss[1]:.4g} at step {self.last_finite_loss[0]}"
+            if self.last_finite_loss
+            else "no step had a finite loss"
+        )
+        lr = self.scheduler.get_last_lr()[0]
+        raise TrainingDiverged(
+            f"training diverged: the loss is {value} at optimizer step {step}; {last}. The likely cause is a "
+            f"learning rate too high for this model (this step's: {lr:.3g}) or a gradient clipping that does not "
+            f"bound the update (--max-grad-norm {self.config.max_grad_norm})",
+            fix="lower --lr (e.g. by 10x) or --max-grad-norm, or use --mixed-precision no",
+        )
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, loss_sum: torch.Tensor) -> None:
+        """Only ever called at a sync boundary, so no half-accumulated gradient is lost. Written under a hidden
+        name and renamed when complete (framework/checkpoint.py)."""
         if self.checkpoint_dir is None:
             return
-        target = self.checkpoint_dir / f"step-{self.progress.global_step:06d}"
-        self.accelerator.save_state(str(target))
-        if self.accelerator.is_main_process:
-            kept = sorted(self.checkpoint_dir.glob("step-*"))
+        acc, progress = self.accelerator, self.progress
+        target = self.checkpoint_dir / f"{checkpoint.PREFIX}{progress.global_step:06d}"
+        staging = checkpoint.staging_dir(target)
+        if acc.is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        acc.wait_for_everyone()
+        info, rng = checkpoint.rng_state()
+        checkpoint.save_tensors(staging / process_file(acc.process_index, "safetensors"), {**rng, "loss_sum": loss_sum})
+        checkpoint.write_json(staging / process_file(acc.process_index, "json"), {**info, "accelerate_step": acc.step})
+        if acc.is_main_process:
+            groups, tensors = checkpoint.optimizer_state(self.optimizer)
+            tensors.update({f"model.{n}": t for n, t in trainable_state(acc.unwrap_model(self.model)).items()})
+            tensors.update({f"best.{n}": t for n, t in (progress.best_state or {}).items()})
+            checkpoint.save_tensors(staging / checkpoint.TENSORS, tensors)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            state = {
+                "identity": self.identity.__dict__ if self.identity else None,
+                "progress": progress.to_json(),
+                "optimizer": groups,
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
+            }
+            checkpoint.finish(staging, target, state)
+            kept = sorted(self.checkpoint_dir.glob(f"{checkpoint.PREFIX}*"))
             for old in kept[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old)
-        self.accelerator.wait_for_everyone()
+        acc.wait_for_everyone()
+
+    def load_checkpoint(self, path: Path) -> torch.Tensor:
+        """Restore everything `save_checkpoint` wrote; return this process's running loss sum of the epoch."""
+        acc = self.accelerator
+        state, tensors, own = checkpoint.read(path, acc.process_index)
+        refusal = self.identity.refusal(state["identity"] or {}) if self.identity else None
+        if refusal:
+            raise RunDirectoryError(
+                f"checkpoint {path} cannot be resumed by this run: {refusal}",
+                where="--resume",
+                fix="resume with the recipe and options of the run that wrote it (its config.json)",
+            )
+        model = acc.unwrap_model(self.model)
+        trained = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        missing = set(trainable_state(model)) - set(trained)
+        if missing:
+            raise RunDirectoryError(
+                f"checkpoint {path} lacks {len(missing)} of this model's trained tensors (e.g. {min(missing)})",
+                where="--resume",
+                fix="resume with the model and PEFT method of the run that wrote it",
+            )
+        model.load_state_dict(trained, strict=False)
+        checkpoint.load_optimizer_state(self.optimizer, state["optimizer"], tensors)
+        self.scheduler.load_state_dict(state["scheduler"])
+        if acc.scaler is not None and state["scaler"] is not None:
+            acc.scaler.load_state_dict(state["scaler"])
+        best = {k.removeprefix("best."): v.to(acc.device) for k, v in tensors.items() if k.startswith("best.")}
+        self.progress.load_json(state["progress"], best or None)
+        checkpoint.set_rng_state(own, tensors)
+        acc.step = own["accelerate_step"]
+        return tensors["loss_sum"].to(acc.device)
 
 
 def _no_decay(name: str) -> bool:

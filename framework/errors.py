@@ -42,3 +42,9 @@ class PluginError(MikiwameError):
 
 class RunDirectoryError(MikiwameError):
     """A run directory that is missing or incomplete."""
+
+
+class TrainingDiverged(MikiwameError):
+    """The loss became NaN or infinite: the partial run directory is kept to inspect (never renamed finished)."""
+
+    keeps_partial = True

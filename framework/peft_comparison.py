@@ -68,7 +68,7 @@ def measure(config: RunConfig, threads: int) -> dict[str, Any]:
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # for resuming unfinished runs; a full model each
     results = RunResults.load(run_dir)
     metrics, info = results.metrics, results.model_info
-    records = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = results.predictions()
     test = [r for r in records if r["split"] == "test"]
     labels = metrics["labels"]
     trained_examples = sum(r["split"] == "train" for r in records) * len(metrics["epochs"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,6 +11,7 @@ import torch
 
 from .config import RunConfig
 from .errors import RunDirectoryError
+from .rundir import inside
 
 METHOD_FILE = "peft.json"
 
@@ -35,8 +37,37 @@ def write_method_file(directory: Path, method: str, base: str | None, labels: li
     (directory / METHOD_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def resolve_base(run_dir: Path, base: str | None) -> str | None:
+    """The base model a saved method names (peft.json's `base`): a folder inside the run, resolved and refused
+    when it leaves the run (`../x`, an absolute path, a symlink out), or a name (a hub id; a full fine-tune's
+    description), which must not also name a file or folder here (transformers would load it instead)."""
+    if base is None:
+        return None
+    if not isinstance(base, str) or not base:
+        raise RunDirectoryError(f"{run_dir / 'model' / METHOD_FILE}: base {base!r} is not a model name")
+    relative = Path(base)
+    if relative.is_absolute() or ".." in relative.parts or (run_dir / relative).exists():
+        return str(inside(run_dir, relative, f"{run_dir / 'model' / METHOD_FILE}: the base model"))
+    if Path(base).exists():
+        raise RunDirectoryError(
+            f"{run_dir / 'model' / METHOD_FILE}: base {base!r} is not inside the run but names {Path(base).resolve()}",
+            fix="a run's base is its own base_model/ folder or a hub id such as cl-tohoku/bert-base-japanese-v3",
+        )
+    return base
+
+
+def is_hub_id(base: str | None) -> bool:
+    return base is not None and HUB_ID.fullmatch(base) is not None
+
+
 def read_method_file(directory: Path) -> dict[str, Any]:
     path = directory / METHOD_FILE
     if not path.is_file():
         raise RunDirectoryError(f"{directory} has no {METHOD_FILE}", fix="give the model/ folder of a finished run")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirectoryError(f"{path} is damaged: {err}", fix="re-run the training that wrote it") from None

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from .peft_method import read_method_file
+from .peft_method import read_method_file, resolve_base
 from .plugins import PluginSet
 from .rundir import require_finished
 
@@ -35,13 +35,12 @@ class RunPredictor:
         record = read_method_file(model_dir)
         self.labels: list[str] = record["labels"]
         self.classifier = None
+        self.base: str | None = None
         if record["method"].startswith(CLASSIFIER_PREFIX):
             source = plugins.models.get(record["method"].removeprefix(CLASSIFIER_PREFIX))
             self.classifier = source.load_saved(model_dir)
             return
-        base = record["base"]
-        if base is not None and (run_dir / base).is_dir():
-            base = str(run_dir / base)
+        base = self.base = resolve_base(run_dir, record["base"])
         method = plugins.peft_methods.get(record["method"])
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = method.load(model_dir, base, self.labels).eval()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import RunDirectoryError
 from .rundir import require_finished
 
 SCHEMA_VERSION = 1
@@ -29,11 +30,9 @@ class RunResults:
 
         def read(name: str) -> dict[str, Any]:
             path = directory / name
-            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            return _json_file(path) if path.is_file() else {}
 
-        analyses = {
-            p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted((directory / "analyses").glob("*.json"))
-        }
+        analyses = {p.stem: _json_file(p) for p in sorted((directory / "analyses").glob("*.json"))}
         return cls(
             directory,
             read("config.json"),
@@ -45,8 +44,19 @@ class RunResults:
 
     def predictions(self) -> list[dict[str, Any]]:
         path = self.directory / "predictions.jsonl"
-        with path.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise _damaged(path, f"not UTF-8 ({err.reason})") from None
+        rows = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise _damaged(path, f"line {number} is not valid JSON ({err.msg})", f"{path}:{number}") from None
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +68,27 @@ class RunResults:
             "data_checks": self.data_checks,
             "analyses": self.analyses,
         }
+
+
+def _damaged(path: Path, what: str, where: str | None = None) -> RunDirectoryError:
+    return RunDirectoryError(
+        f"{path.name} of this run is damaged: {what}",
+        where=where or str(path),
+        fix="restore the file from the original run directory, or re-run the training",
+    )
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    """A run's JSON file; a damaged one is one clear error naming the file and line."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise _damaged(path, f"not UTF-8 ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise _damaged(path, f"not valid JSON ({err.msg})", f"{path}:{err.lineno}") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, f"a JSON {type(value).__name__}, not an object")
+    return value
 
 
 @dataclass

@@ -24,6 +24,7 @@ from transformers.utils import logging as transformers_logging
 from . import plots
 from .analysis import run_analyzers
 from .batching import EncodedTexts
+from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
 from .config import RunConfig
 from .datachecks import check_data
@@ -237,10 +238,11 @@ def _summary(run_: Run, intervals: bool) -> Any:
 
 
 def _start_directory(run_: Run) -> None:
+    """The main process reserves the directory's name (suffixed if another run holds it) and tells the others."""
     if run_.is_main_process:
         run_.directory.create()
         run_.config.save(run_.directory.path / "config.json")
-    run_.accelerator.wait_for_everyone()
+    run_.directory = broadcast_object_list([run_.directory])[0]
 
 
 def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
@@ -278,11 +280,24 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     method = plugins.peft_methods.get(peft_name, option="--peft")
     if config.merge and not hasattr(method, "merge"):
         raise ConfigError(f"--merge needs a method that merges into the base; {peft_name!r} does not")
+    _check_max_length(config.max_length, loaded)
+    resume = None
+    if config.resume:
+        resume, note = complete_checkpoint(Path(config.resume))
+        if note:
+            run_.notices.append(Notice("warning", note))
+            if acc.is_main_process:
+                print(f"mikiwame: {note}", file=sys.stderr)
     _start_directory(run_)
-    base_ref: str | None = loaded.name
-    if loaded.source != "transformers" and peft_name != "full" and acc.is_main_process:
-        loaded.model.save_pretrained(directory.path / "base_model")
+    directory = run_.directory
+    # A run is self-contained (docs/reliability.md): a base that is not a hub model is saved in the run when the
+    # method needs it to load; a full fine-tune saves every weight and names no local base.
+    local_base = loaded.source != "transformers" or Path(loaded.name).exists()
+    base_ref: str | None = None if local_base else loaded.name
+    if local_base and peft_name != "full":
         base_ref = "base_model"
+        if acc.is_main_process:
+            loaded.model.save_pretrained(directory.path / "base_model")
     model = method.apply(loaded.model, config)
     run_.model_info = describe_model(loaded, model, peft_name)
     lr = config.lr if config.lr is not None else method.default_lr(loaded.pretrained)
@@ -315,11 +330,14 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         run=run_,
         class_weights=_class_weights(splits["train"].labels, len(data.labels), config.class_weights),
         checkpoint_dir=directory.checkpoints,
+        identity=Identity(
+            data.name, data.labels, {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+        ),
     )
     evaluated = [s for s in ("validation", "test") if s in splits]
     plugins.hook.mikiwame_before_train(run=run_)
     before = {s: engine.evaluate(s, "before", None, _summary(run_, True))[1] for s in evaluated}
-    progress = engine.train(_summary(run_, False), resume=config.resume)
+    progress = engine.train(_summary(run_, False), resume=resume)
     outcome = Outcome(
         before,
         {},
@@ -348,6 +366,22 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
             method.merge(trained).save_pretrained(directory.path / "merged")
             loaded.tokenizer.save_pretrained(directory.path / "merged")
     return outcome
+
+
+def _check_max_length(max_length: int, loaded: LoadedModel) -> None:
+    """Refuse lengths the model cannot embed, and lengths that leave no room for the text itself."""
+    positions = getattr(loaded.model.config, "max_position_embeddings", None)
+    if positions is not None and max_length > positions:
+        raise ConfigError(
+            f"--max-length {max_length} is longer than the {positions} positions {loaded.name} can embed",
+            fix=f"use --max-length {positions} or less",
+        )
+    special = loaded.tokenizer.num_special_tokens_to_add(pair=False)
+    if max_length <= special:
+        raise ConfigError(
+            f"--max-length {max_length} leaves no room for text: the tokenizer adds {special} special tokens",
+            fix=f"use --max-length {special + 1} or more (128 suits headlines)",
+        )
 
 
 def _class_weights(train_labels: list[int], num_labels: int, mode: str) -> torch.Tensor | None:
@@ -425,10 +459,21 @@ def collect_sections(plugins: PluginSet, results: RunResults) -> list[Any]:
     return sorted(sections, key=lambda s: s.order)
 
 
-def run_guarded(config: RunConfig) -> Path:
-    """For recipes: a user error becomes one clear message and exit status 2, never a traceback."""
+@contextmanager
+def user_errors_exit() -> Iterator[None]:
+    """A user error becomes one clear message and exit status 2; Ctrl-C exits 130 (as shells report SIGINT),
+    both without a traceback. What was kept on disk has been said already (RunDirectory.abandon)."""
     try:
-        return run(config)
+        yield
     except MikiwameError as err:
         print(f"mikiwame: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("mikiwame: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def run_guarded(config: RunConfig) -> Path:
+    """For recipes: `run` under `user_errors_exit`."""
+    with user_errors_exit():
+        return run(config)

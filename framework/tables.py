@@ -76,11 +76,13 @@ def read_text_file(path: Path, encoding: str | None = None) -> str:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"file {path} is empty", where=str(path), fix="give a file with a header and rows")
-    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    nul = -1 if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else raw.find(b"\x00")  # the whole file, not a prefix
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
         raise DataError(
-            f"{path} holds binary content (NUL bytes), not text",
-            where=str(path),
-            fix="give a CSV, TSV or JSONL text file",
+            f"{path} holds binary content (a NUL byte at offset {nul}), not text",
+            where=f"{path}:{line}",
+            fix="give a CSV, TSV or JSONL text file; remove the NUL bytes if the file is text",
         )
     return _decode(path, raw, encoding)
 
@@ -125,9 +127,13 @@ def _sniff(text: str) -> str:
 
 
 def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
+    """Lines split on newline only: JSON strings may hold U+2028 and other characters `splitlines` breaks at.
+    Values become strings; a column mixing JSON integers and other numbers is refused, since 1 and 1.0 would
+    become two different labels."""
     columns: dict[str, None] = {}
+    number_kinds: dict[str, tuple[type, int]] = {}
     rows = []
-    for line, raw in enumerate(text.splitlines(), start=1):
+    for line, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -139,6 +145,16 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
         if not isinstance(obj, dict):
             raise DataError("each line must be a JSON object", where=f"{path}:{line}")
         columns.update(dict.fromkeys(obj))
+        for key, value in obj.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                first = number_kinds.setdefault(key, (type(value), line))
+                if first[0] is not type(value):
+                    raise DataError(
+                        f"column {key!r} mixes JSON integers and decimals ({value!r} here, a "
+                        f"{first[0].__name__} on line {first[1]}): 1 and 1.0 would be two different labels",
+                        where=f"{path}:{line}",
+                        fix='write every value of the column the same way (1, or "1")',
+                    )
         rows.append(Row(line, {k: "" if v is None else str(v) for k, v in obj.items()}))
     return list(columns), rows
 

@@ -191,7 +191,7 @@ def comparison_table(runs: list[dict[str, Any]]) -> Table:
         final = r["final"]
         acc = final["accuracy"] if final else None
         table.add_row(
-            r["name"],
+            Text(r["name"]),
             str(len(r["epochs"])),
             str(r["best_epoch"]),
             f"{r['diagnosis'].get('best_validation_loss', float('nan')):.4f}",

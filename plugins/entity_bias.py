@@ -305,7 +305,7 @@ def _rich_table(headers: tuple[str, ...], rows: list[list[str]], title: str, cap
     for column in headers:
         table.add_column(column, justify="left" if column in ("probe", "entity", "group", "pushes") else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     return table
 
 
@@ -420,7 +420,7 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         acc = row["accuracy"]
         swaps, baseline = row["swaps"], row["non_entity_baseline"]
         table.add_row(
-            name,
+            Text(name),
             f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
             _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
             _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",

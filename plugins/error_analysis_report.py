@@ -25,11 +25,11 @@ def _example_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...
         table.add_column(column, justify="left" if column in ("gold", "predicted") else "right")
     for r in rows:
         table.add_row(
-            r["text"],
-            r["gold"],
+            Text(r["text"]),
+            Text(r["gold"]),
             Text(r["predicted"], style="red"),
             f"{r['confidence']:.3f}",
-            *(str(r[c]) for c in extra),
+            *(Text(str(r[c])) for c in extra),
         )
     return table
 
@@ -66,7 +66,7 @@ def pairs_table(result: dict[str, Any]) -> Table:
         table.add_column(header, justify="right")
     table.add_column(headers[-1])
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     return table
 
 
@@ -92,7 +92,7 @@ def slices_table(split: str, rows: list[dict[str, Any]]) -> Table:
     for column in SLICE_COLUMNS:
         table.add_column(column, justify="right" if column == "n" else "left")
     for row in slice_rows(rows):
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     return table
 
 

@@ -51,7 +51,7 @@ def model_table(info: dict[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for label, value in model_rows(info):
-        table.add_row(label, value)
+        table.add_row(label, Text(str(value)))
     if info.get("fallback"):
         table.add_row("fallback", Text(fallback_text(info), style="bold red"))
     return table
@@ -111,10 +111,10 @@ def confusion_table(metrics: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("gold \\ predicted", style="bold")
     for label in labels:
-        table.add_column(label, justify="right")
+        table.add_column(Text(label), justify="right")
     for i, (label, row) in enumerate(zip(labels, matrix, strict=True)):
         cells = [Text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)]
-        table.add_row(label, *cells)
+        table.add_row(Text(label), *cells)
     return table
 
 
@@ -142,12 +142,12 @@ def label_count_rows(checks: dict[str, Any]) -> tuple[list[str], list[list[str]]
 def data_checks_renderable(checks: dict[str, Any]) -> Group:
     """Label counts per split, then one line each for duplicates and truncation."""
     headers, rows = label_count_rows(checks)
-    table = Table(title=f"Data: {checks.get('source', '')}", title_justify="left")
+    table = Table(title=Text(f"Data: {checks.get('source', '')}"), title_justify="left")
     table.add_column(headers[0], style="bold")
     for s in headers[1:]:
         table.add_column(s, justify="right")
     for row in rows:
-        table.add_row(*row, style="bold" if row is rows[-1] else None)
+        table.add_row(*map(Text, row), style="bold" if row is rows[-1] else None)
     return Group(table, *(Text(note) for note in data_check_notes(checks)))
 
 

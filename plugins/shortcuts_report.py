@@ -61,7 +61,7 @@ def candidates_table(result: dict[str, Any]) -> Table:
         table.add_row(
             Text("!", style="bold red") if c["flagged"] else "",
             Text(c["unit"], style="bold" if c["flagged"] else ""),
-            *_candidate_cells(c),
+            *map(Text, _candidate_cells(c)),
         )
     return table
 

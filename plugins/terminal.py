@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.rule import Rule
+from rich.text import Text
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.results import ReportSection, RunResults
@@ -37,9 +38,9 @@ class TerminalReporter:
         c = self.console
         for notice in run.notices:
             if notice.level == "banner":
-                c.print(Panel(notice.text, style=NOTICE_STYLE["banner"], title="model"))
+                c.print(Panel(Text(notice.text), style=NOTICE_STYLE["banner"], title="model"))
             else:
-                c.print(f"[{NOTICE_STYLE[notice.level]}]{notice.level}:[/] {notice.text}")
+                c.print(Text.assemble((f"{notice.level}:", NOTICE_STYLE[notice.level]), " ", notice.text))
         c.print(model_table(run.model_info))
         c.print(data_checks_renderable(run.data_checks))
 

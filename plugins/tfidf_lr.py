@@ -4,11 +4,12 @@ as a fine-tuned model (the runner's classifier path). `--class-weights balanced`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
+from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -21,12 +22,14 @@ from mikiwame.framework.task import TaskData
 from .tiny_model import mecab_words
 
 NAME = "tfidf-lr"
-SAVED = "tfidf_lr.joblib"
+SAVED = "tfidf_lr.json"
+SAVED_ARRAYS = "tfidf_lr.safetensors"
+PICKLED = "tfidf_lr.joblib"
+FORMAT = "mikiwame-tfidf-lr-1"
 
 
 class MecabWords:
-    """The tiny model's word tokenizer as a picklable callable: the MeCab tagger itself cannot be pickled,
-    so it is built on first use after loading."""
+    """The tiny model's word tokenizer as a callable, its MeCab tagger built on first use."""
 
     def __init__(self) -> None:
         self._words: Any = None
@@ -36,9 +39,6 @@ class MecabWords:
             self._words = mecab_words()
         return self._words.tokenize(text)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_words": None}
-
 
 class TfidfLogisticRegression:
     """A `TextClassifier`: word uni- and bigrams weighted by sublinear TF-IDF, then multinomial logistic
@@ -47,7 +47,9 @@ class TfidfLogisticRegression:
     name = "TF-IDF (MeCab words, 1-2 grams) + logistic regression"
     source = NAME
 
-    def __init__(self, num_labels: int, class_weight: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, num_labels: int, class_weight: str | None = None, seed: int = 0, vocabulary: list[str] | None = None
+    ) -> None:
         self.num_labels = num_labels
         self.pipeline = Pipeline(
             [
@@ -59,6 +61,7 @@ class TfidfLogisticRegression:
                         lowercase=False,
                         ngram_range=(1, 2),
                         sublinear_tf=True,
+                        vocabulary=vocabulary,
                     ),
                 ),
                 ("lr", LogisticRegression(C=10.0, max_iter=2000, class_weight=class_weight, random_state=seed)),
@@ -75,8 +78,39 @@ class TfidfLogisticRegression:
         return out
 
     def save(self, directory: Path) -> None:
+        """Vocabulary as JSON, arrays as safetensors: loading a received run never unpickles (runs code)."""
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, directory / SAVED)
+        tfidf, lr = self.pipeline.named_steps["tfidf"], self.pipeline.named_steps["lr"]
+        vocabulary = sorted(tfidf.vocabulary_, key=tfidf.vocabulary_.__getitem__)
+        record = {"format": FORMAT, "num_labels": self.num_labels, "vocabulary": vocabulary}
+        (directory / SAVED).write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+        arrays = {"idf": tfidf.idf_, "coef": lr.coef_, "intercept": lr.intercept_, "classes": lr.classes_}
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, directory / SAVED_ARRAYS)
+
+    @classmethod
+    def load(cls, directory: Path) -> TfidfLogisticRegression:
+        """The fitted pipeline rebuilt from `save`'s files, checked for consistent shapes."""
+        try:
+            record = json.loads((directory / SAVED).read_text(encoding="utf-8"))
+            arrays = load_file(directory / SAVED_ARRAYS)
+            vocabulary, idf, coef = record["vocabulary"], arrays["idf"], arrays["coef"]
+            consistent = record["format"] == FORMAT and len(vocabulary) == len(idf) == coef.shape[1]
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+            raise ModelError(
+                f"the tfidf-lr model in {directory} cannot be read ({err})",
+                fix="re-run the recipe with --config RUN_DIR/config.json to refit it",
+            ) from None
+        if not consistent:
+            raise ModelError(
+                f"the tfidf-lr model in {directory} is inconsistent (vocabulary, idf and coefficients differ in size)",
+                fix="re-run the recipe with --config RUN_DIR/config.json to refit it",
+            )
+        model = cls(int(record["num_labels"]), vocabulary=vocabulary)
+        tfidf, lr = model.pipeline.named_steps["tfidf"], model.pipeline.named_steps["lr"]
+        tfidf.idf_ = idf
+        lr.coef_, lr.intercept_, lr.classes_ = coef, arrays["intercept"], arrays["classes"]
+        lr.n_features_in_ = coef.shape[1]
+        return model
 
     def describe(self) -> dict[str, Any]:
         lr = self.pipeline.named_steps["lr"]
@@ -106,10 +140,16 @@ class TfidfLrSource:
         return TfidfLogisticRegression(len(task.labels), balanced, config.seed)
 
     def load_saved(self, directory: Path) -> TfidfLogisticRegression:
-        path = Path(directory) / SAVED
-        if not path.is_file():
+        directory = Path(directory)
+        if not (directory / SAVED).is_file():
+            if (directory / PICKLED).is_file():
+                raise ModelError(
+                    f"{directory / PICKLED} was saved by an older mikiwame as a pickle, which can run code when "
+                    "loaded; it is not loaded",
+                    fix="refit it: re-run the recipe with --config RUN_DIR/config.json (seconds for tfidf-lr)",
+                )
             raise ModelError(f"{directory} has no {SAVED}", fix="give the run directory of a --model tfidf-lr run")
-        return joblib.load(path)
+        return TfidfLogisticRegression.load(directory)
 
 
 @hookimpl

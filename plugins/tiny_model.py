@@ -14,6 +14,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertJapanese
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.models import FALLBACK_SOURCE, LoadedModel
 from mikiwame.framework.task import TaskData
 
@@ -61,6 +62,10 @@ def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
     return vocab
 
 
+def _divisor_near(n: int, wanted: int) -> int:
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: abs(d - wanted))
+
+
 class TinySource:
     name = FALLBACK_SOURCE
     description = "small random-weight BERT with a MeCab+WordPiece vocabulary built from the training texts"
@@ -68,6 +73,13 @@ class TinySource:
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
         import torch
 
+        if config.tiny_hidden % config.tiny_heads:
+            raise ConfigError(
+                f"--tiny-hidden {config.tiny_hidden} is not divisible by --tiny-heads {config.tiny_heads}: "
+                "each attention head takes an equal share of the hidden size",
+                fix=f"use --tiny-heads {_divisor_near(config.tiny_hidden, config.tiny_heads)} or a hidden size "
+                f"that is a multiple of {config.tiny_heads}",
+            )
         tokenizer = japanese_tokenizer(build_vocabulary((e.text for e in task.split("train")), config.tiny_vocab_size))
         tokenizer.model_max_length = config.max_length
         bert = BertConfig(

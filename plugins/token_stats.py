@@ -195,7 +195,7 @@ def top_table(result: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("label (prior)", "unit", "kind") else "right")
     for row, last, cells in top_rows(result):
         unit = Text(row["unit"], style="bold" if row["significant"] else "dim")
-        table.add_row(cells[0], unit, *cells[1:], end_section=last)
+        table.add_row(Text(cells[0]), unit, *cells[1:], end_section=last)
     return table
 
 

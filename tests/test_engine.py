@@ -4,13 +4,14 @@ best weights, precision settings that cannot work are refused, a saved config re
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
@@ -22,19 +23,69 @@ def weights(run_dir):
     return load_file(run_dir / "model" / "model.safetensors")
 
 
-def test_resume_from_mid_epoch_checkpoint_is_bit_exact(tmp_path):
-    # 120 examples / batch 8 = 15 steps per epoch; step 10 is mid-epoch, dropout is on.
-    straight = run(tiny_config(tmp_path, save_every=10, keep_checkpoints=10))
+def assert_same_run(a, b):
+    """Bit-exact: every trained tensor, every per-epoch figure (train_loss included), the final metrics and the
+    saved predictions."""
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    for key in ("epochs", "steps", "after", "best_epoch", "optimizer_steps"):
+        assert ma[key] == mb[key], key
+    assert (a / "predictions.jsonl").read_text() == (b / "predictions.jsonl").read_text()
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """3 epochs of 15 steps (120 examples, batch 8), dropout on: checkpoints at steps 10 (epoch 1), 20 (the
+    middle of epoch 2), 30 (the end of epoch 2) and 40 (the middle of epoch 3)."""
+    return run(tiny_config(tmp_path_factory.mktemp("straight"), epochs=3, save_every=10, keep_checkpoints=10))
+
+
+def resumed_from(checkpoint, output_dir):
+    config = RunConfig.load(checkpoint.parent.parent / "config.json")
+    config.output_dir, config.resume = str(output_dir), str(checkpoint)
+    return run(config)
+
+
+@pytest.mark.parametrize(
+    "step", ["step-000010", "step-000020", "step-000030", "step-000040"], ids=["epoch1-mid", "epoch2-mid",
+    "epoch2-boundary", "epoch3-mid"]
+)  # fmt: skip
+def test_resume_is_bit_exact_in_weights_and_per_epoch_metrics(straight, tmp_path, step):
     checkpoints = sorted((straight / "checkpoints").glob("step-*"))
-    assert [c.name for c in checkpoints] == ["step-000010", "step-000020", "step-000030"]
-    config = RunConfig.load(straight / "config.json")
-    config.resume = str(checkpoints[0])
-    resumed = run(config)
-    a, b = weights(straight), weights(resumed)
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
-    assert json.loads((resumed / "metrics.json").read_text())["optimizer_steps"] == 30
+    assert [c.name for c in checkpoints] == ["step-000010", "step-000020", "step-000030", "step-000040"]
+    resumed = resumed_from(straight / "checkpoints" / step, tmp_path)
+    assert_same_run(straight, resumed)
+    assert "resume" not in json.loads((resumed / "config.json").read_text())
+
+
+def test_an_incomplete_checkpoint_falls_back_to_the_previous_complete_one(straight, tmp_path, capsys):
+    partial = tmp_path / ".killed.partial"
+    shutil.copytree(straight / "checkpoints", partial / "checkpoints")
+    shutil.copy(straight / "config.json", partial / "config.json")
+    newest = partial / "checkpoints" / "step-000040"
+    tensors = newest / "tensors.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:1000])  # killed while writing
+    resumed = resumed_from(newest, tmp_path / "out")
+    message = capsys.readouterr().err
+    assert "step-000040 is incomplete" in message and "resuming from" in message and "step-000030" in message
+    assert_same_run(straight, resumed)
+    notices = json.loads((resumed / "metrics.json").read_text())["notices"]
+    assert any("incomplete" in n["text"] for n in notices)
+
+
+def test_a_checkpoint_of_another_task_is_refused(straight, tmp_path):
+    from .conftest import labelled_rows
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in labelled_rows()), encoding="utf-8")
+    config = tiny_config(tmp_path / "out", task="csv", data=str(data), train_size=None)
+    config.resume = str(straight / "checkpoints" / "step-000020")
+    with pytest.raises(MikiwameError, match="cannot be resumed by this run.*labels"):
+        run(config)
+    assert not any((tmp_path / "out").iterdir())
 
 
 def test_accumulating_four_batches_of_one_equals_one_batch_of_four(tmp_path):

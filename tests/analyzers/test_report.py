@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from mikiwame.framework.cli import main
 
 SECTIONS = (
@@ -49,5 +51,7 @@ def test_analyze_compares_runs_given_with_compare(planted_run, tmp_path, capsys)
 
 
 def test_unknown_analyzer_is_a_clear_error(planted_run, capsys):
-    assert main(["analyze", str(planted_run), "token-stat"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["analyze", str(planted_run), "token-stat"])
+    assert exit_.value.code == 2
     assert "token-stats" in capsys.readouterr().err
