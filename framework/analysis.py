@@ -107,13 +107,13 @@ def run_analyzers(
     context = AnalysisContext(results, plugins, options or {}, accelerator)
     check_gradients(plugins, context, analyzers)
     out_dir = context.results.directory / "analyses"
+    out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes)
     produced = {}
     for analyzer in analyzers:
         result = {"schema_version": SCHEMA_VERSION, "analyzer": analyzer.name, **analyzer.analyze(context)}
         produced[analyzer.name] = result
         if not accelerator.is_main_process:
             continue
-        out_dir.mkdir(exist_ok=True)
         target = out_dir / f"{analyzer.name}.json"
         partial = target.with_suffix(".json.partial")
         try:
