@@ -110,7 +110,12 @@ def run_analyzers(
     out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes)
     produced = {}
     for analyzer in analyzers:
-        result = {"schema_version": SCHEMA_VERSION, "analyzer": analyzer.name, **analyzer.analyze(context)}
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "analyzer": analyzer.name,
+            "num_processes": accelerator.num_processes,
+            **analyzer.analyze(context),
+        }
         produced[analyzer.name] = result
         if not accelerator.is_main_process:
             continue
