@@ -133,6 +133,21 @@ def rows_within_budget(model: torch.nn.Module, width: int, budget: int) -> int:
     return max(1, budget // per_row)
 
 
+@contextmanager
+def attention_implementation(model: torch.nn.Module, implementation: str | None) -> Iterator[None]:
+    """The model's attention switched to `implementation` (a transformers name) for the duration, where the
+    model supports switching; None leaves it as it is."""
+    current = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if implementation is None or current in (None, implementation) or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation(implementation)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
+
+
 class BatchAttributor:
     """Attributes a target class logit to the word pieces of many texts, batch by batch (and, given a
     multi-process accelerator, batches across processes)."""
@@ -149,6 +164,7 @@ class BatchAttributor:
         memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
         max_length: int = 128,
         accelerator: Accelerator | None = None,
+        attention: str | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -161,6 +177,7 @@ class BatchAttributor:
         self.memory_budget = memory_budget
         self.max_length = max_length
         self.accelerator = accelerator
+        self.attention = attention
         self.device = next(model.parameters()).device
         layer = model.get_input_embeddings()
         if method == "ig":
@@ -180,13 +197,13 @@ class BatchAttributor:
         chunks = []
         while order:
             rows = self._rows(len(encoded[order[min(self.batch_size, len(order)) - 1]]))
-            size = max(1, min(self.batch_size, rows))
+            size = self.batch_size if rows is None else max(1, min(self.batch_size, rows))
             chunks.append(order[:size])
             order = order[size:]
         acc = self.accelerator
         rank, processes = (acc.process_index, acc.num_processes) if acc is not None else (0, 1)
         mine: list[tuple[int, TextAttribution]] = []
-        with frozen_parameters(self.model):
+        with frozen_parameters(self.model), attention_implementation(self.model, self.attention):
             for chunk in chunks[rank::processes]:
                 mine.extend(zip(chunk, self._attribute_batch(texts, encoded, chunk, targets), strict=True))
         done = dict(gather_object(mine) if processes > 1 else mine)

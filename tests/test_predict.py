@@ -107,4 +107,3 @@ def test_probability_analyzers_work_on_a_classifier_run(tfidf_run):  # noqa: F81
     analyses = RunResults.load(tfidf_run).analyses
     assert {"entity-bias", "errors", "calibration"} <= set(analyses)
     assert analyses["errors"]["predicted_afresh"] is True
-
