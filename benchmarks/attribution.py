@@ -21,7 +21,9 @@ attributed (32 steps) on
 - the run's path again on those same texts, for a like-for-like ratio.
 Agreement is measured on the common texts: each word's share of its text's total |attribution| (what the
 shortcuts analyzer ranks units by), the largest share difference, the rank correlation of the shares and
-whether each text's top word is the same.
+whether each text's top word is the same. On a machine shared with other jobs, use `--threads 1`: two
+OpenMP threads per process that wait on each other at every op were 14x slower than one thread here under a
+load average of 10.
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ METHODS = ("ig", "gxi")
 MAX_RELATIVE_DELTA = 0.05
 #: activation memory one forward and backward pass of attribution may take (bytes)
 DEFAULT_MEMORY_BUDGET = 1 << 30
-#: activations a transformer layer keeps for the backward pass, per token, in units of its hidden size (fp32
-#: bytes per value); measured on BERT: see rows_within_budget
+#: activations a transformer layer keeps for the backward pass, per token, in units of its hidden size: an upper
+#: estimate for BERT (layer inputs, q/k/v, attention output, both FFN activations, their autocast copies). With
+#: the default budget the base-shape benchmark peaks at about 1.5 GB RSS, model included (docs/performance.md)
 KEPT_PER_TOKEN = 24
 
 

@@ -11,6 +11,7 @@ evaluated.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,13 +46,16 @@ class Prediction:
 
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """No loading bars or load reports while a saved model is read back: its head is re-initialised on purpose
-    (the saved weights replace it), which is not the user's business at prediction time."""
+    """No loading bars, load reports or library deprecation notices while a saved model is read back: its head
+    is re-initialised on purpose (the saved weights replace it), which is not the user's business at prediction
+    time."""
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
     finally:
         transformers_logging.set_verbosity(verbosity)
         transformers_logging.enable_progress_bar()

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 
@@ -18,6 +20,7 @@ from .conftest import run_cli, tiny_config
 from .test_runs import tfidf_run  # noqa: F401 (a fixture)
 
 MAX_LENGTH = 10  # far below the headlines' lengths: most texts are truncated
+SHARE_TOLERANCE = 0.05  # bf16 against fp32: largest difference of a piece's share of |attribution|
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,30 @@ def test_fp32_override_predicts_the_same_labels_but_not_the_same_numbers(short_b
     assert [rounded(a["probabilities"]) for a in again] != [r["probabilities"] for r in saved]
 
 
+def shares(attribution) -> np.ndarray:
+    return attribution.scores / np.abs(attribution.scores).sum()
+
+
+def test_bf16_attributions_agree_with_the_fp32_path(short_bf16_run):
+    """The run's path (bf16 frozen linears, eager attention on CPU) against fp32: each piece's share of its text's
+    total |attribution| within SHARE_TOLERANCE; the control, another target class, is far outside it."""
+    texts = [r["text"] for r in saved_rows(short_bf16_run, "test")][:16]
+    plugins = build_plugin_set()
+    bf16 = RunPredictor(short_bf16_run, plugins)
+    targets = bf16.probabilities(texts).argmax(-1).tolist()
+    attributor = bf16.attributor(n_steps=16)
+    assert attributor.attention == "eager"
+    fast = attributor.attribute(texts, targets)
+    other = attributor.attribute(texts, [(t + 1) % len(bf16.labels) for t in targets])
+    assert bf16.model.config._attn_implementation == "sdpa", "attention must be switched back after attribution"
+    reference = RunPredictor(short_bf16_run, plugins, mixed_precision="no").attributor(n_steps=16)
+    slow = reference.attribute(texts, targets)
+    differences = [float(np.abs(shares(a) - shares(b)).max()) for a, b in zip(fast, slow, strict=True)]
+    control = [float(np.abs(shares(a) - shares(b)).max()) for a, b in zip(other, slow, strict=True)]
+    assert max(differences) < SHARE_TOLERANCE, differences
+    assert np.median(control) > SHARE_TOLERANCE, control
+
+
 def test_mikiwame_predict_jsonl_reproduces_the_run_and_prints_no_loading_noise(short_bf16_run):
     saved = saved_rows(short_bf16_run, "test")
     done = run_cli("predict", str(short_bf16_run), *[r["text"] for r in saved], "--format", "jsonl")
@@ -71,14 +98,14 @@ def test_mikiwame_predict_jsonl_reproduces_the_run_and_prints_no_loading_noise(s
     assert [a["text"] for a in again] == [r["text"] for r in saved]
     assert [a["label"] for a in again] == [r["predicted"] for r in saved]
     assert [rounded(a["probabilities"]) for a in again] == [r["probabilities"] for r in saved]
-    for noise in ("Loading", "%|", "newly initialized", "LOAD REPORT", "Some weights"):
+    for noise in ("Loading", "%|", "LOAD REPORT", "Some weights", "Warning"):
         assert noise not in done.stderr and noise not in done.stdout, noise
 
 
 def test_analyze_prints_no_loading_noise(short_bf16_run):
     done = run_cli("analyze", str(short_bf16_run), "calibration", "--device", "cpu")
     assert done.returncode == 0, done.stderr
-    for noise in ("Loading", "%|", "newly initialized", "LOAD REPORT", "Some weights"):
+    for noise in ("Loading", "%|", "LOAD REPORT", "Some weights", "Warning"):
         assert noise not in done.stderr, noise
 
 
