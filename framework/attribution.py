@@ -193,6 +193,8 @@ class BatchAttributor:
         """One TextAttribution per text, in the order given; `targets` are class indices."""
         if len(texts) != len(targets):
             raise ValueError(f"{len(texts)} texts but {len(targets)} targets")
+        if not texts:
+            return []
         encoded = tokenize_truncated(self.tokenizer, list(texts), self.max_length)[0]["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         chunks = []
