@@ -134,3 +134,20 @@ def test_probability_analyzers_work_on_a_classifier_run(tfidf_run):  # noqa: F81
     analyses = RunResults.load(tfidf_run).analyses
     assert {"entity-bias", "errors", "calibration"} <= set(analyses)
     assert analyses["errors"]["predicted_afresh"] is True
+
+
+def test_a_small_memory_budget_bounds_the_passes_and_changes_no_attribution(short_bf16_run):
+    """fp32, so batch composition cannot matter: one text and one integration step per pass gives what one pass
+    over all texts and steps gives."""
+    from mikiwame.framework.attribution import BatchAttributor, rows_within_budget
+
+    texts = [r["text"] for r in saved_rows(short_bf16_run, "test")][:12]
+    predictor = RunPredictor(short_bf16_run, build_plugin_set(), mixed_precision="no")
+    one_row = rows_within_budget(predictor.model, MAX_LENGTH, 1)
+    assert one_row == 1 and rows_within_budget(predictor.model, MAX_LENGTH, 1 << 30) > 64
+    common = dict(n_steps=8, max_length=MAX_LENGTH)
+    bounded = BatchAttributor(predictor.model, predictor.tokenizer, memory_budget=1, **common)
+    unbounded = BatchAttributor(predictor.model, predictor.tokenizer, memory_budget=None, **common)
+    targets = [0] * len(texts)
+    for a, b in zip(bounded.attribute(texts, targets), unbounded.attribute(texts, targets), strict=True):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
