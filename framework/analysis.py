@@ -1,7 +1,9 @@
 """Running analyzer plugins on a saved run, live after training or later with `mikiwame analyze RUN_DIR`.
 
 Analyzers see only what the run directory holds (config, metrics, predictions, the saved model), so a result
-computed live and one computed a week later from the same directory are the same.
+computed live and one computed a week later from the same directory are the same. They run on every process
+(live: before the run's accelerator ends; `accelerate launch -m mikiwame.framework.cli analyze ...` too): the
+predictor and the attributor split their batches across processes and gather, and the main process writes.
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import MikiwameError
+from accelerate import Accelerator
+
+from .config import RunConfig
+from .errors import ConfigError, MikiwameError
 from .plugins import PluginSet
-from .predict import RunPredictor
+from .predict import RunPredictor, inference_accelerator
 from .results import SCHEMA_VERSION, RunResults
 from .task import Example, TaskData
 
 
 class Analyzer(Protocol):
-    """`analyze` returns JSON-serialisable data (never prints); a reporter renders it."""
+    """`analyze` returns JSON-serialisable data (never prints); a reporter renders it. An analyzer that
+    attributes through the model's gradients sets `needs_gradients = True`, so a run whose model has none (a
+    fitted classifier) is told so before anything runs."""
 
     name: str
     description: str
@@ -35,6 +42,7 @@ class AnalysisContext:
     results: RunResults
     plugins: PluginSet
     options: dict[str, Any] = field(default_factory=dict)
+    accelerator: Accelerator | None = None
 
     @property
     def directory(self) -> Path:
@@ -64,17 +72,53 @@ class AnalysisContext:
     @cached_property
     def predictor(self) -> RunPredictor:
         """The saved model, loaded once, for analyzers that predict afresh (perturbations, attribution)."""
-        return RunPredictor(self.directory, self.plugins)
+        return RunPredictor(self.directory, self.plugins, self.accelerator)
 
 
-def run_analyzers(plugins: PluginSet, run_dir: Path, names: list[str], options: dict[str, Any] | None = None) -> dict:
+def check_gradients(plugins: PluginSet, context: AnalysisContext, analyzers: list[Any]) -> None:
+    """One line, before anything runs, when an analyzer needs gradients the run's model does not have."""
+    needing = [a.name for a in analyzers if getattr(a, "needs_gradients", False)]
+    if not needing or context.predictor.has_gradients:
+        return
+    usable = [e.name for e in plugins.analyzers if not getattr(e.item, "needs_gradients", False)]
+    raise ConfigError(
+        f"analyzer {', '.join(needing)} needs gradients, but this run's model ({context.predictor.method}) has "
+        f"none; analyzers that apply to it: {', '.join(usable)}"
+    )
+
+
+def run_analyzers(
+    plugins: PluginSet,
+    run_dir: Path,
+    names: list[str],
+    options: dict[str, Any] | None = None,
+    accelerator: Accelerator | None = None,
+    *,
+    device: str = "auto",
+    mixed_precision: str | None = None,
+) -> dict:
+    """Run the named analyzers on every process (each computes the same result from gathered predictions);
+    the main process writes RUN_DIR/analyses/NAME.json. Without the run's own `accelerator` (a later
+    `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given."""
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
-    context = AnalysisContext(RunResults.load(run_dir), plugins, options or {})
+    results = RunResults.load(run_dir)
+    config = RunConfig.load(results.directory / "config.json")
+    accelerator = accelerator or inference_accelerator(config, device, mixed_precision)
+    context = AnalysisContext(results, plugins, options or {}, accelerator)
+    check_gradients(plugins, context, analyzers)
     out_dir = context.results.directory / "analyses"
-    out_dir.mkdir(exist_ok=True)
+    out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes)
     produced = {}
     for analyzer in analyzers:
-        result = {"schema_version": SCHEMA_VERSION, "analyzer": analyzer.name, **analyzer.analyze(context)}
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "analyzer": analyzer.name,
+            "num_processes": accelerator.num_processes,
+            **analyzer.analyze(context),
+        }
+        produced[analyzer.name] = result
+        if not accelerator.is_main_process:
+            continue
         target = out_dir / f"{analyzer.name}.json"
         partial = target.with_suffix(".json.partial")
         try:
@@ -86,5 +130,4 @@ def run_analyzers(plugins: PluginSet, run_dir: Path, names: list[str], options: 
                 fix="return dicts, lists, strings and numbers only",
             ) from None
         os.replace(partial, target)
-        produced[analyzer.name] = result
     return produced

@@ -1,9 +1,15 @@
 """Word-piece attributions for many texts at once, with Captum, on the model's word-embedding layer.
 
 Tools in the field explain one text per call; a data-set-level analysis needs thousands, so texts are sorted by
-length and attributed in padded batches (`batch_size` texts per `attribute` call; Captum's
-`internal_batch_size` bounds the rows of one forward pass). Padding cannot leak into the result: a [PAD]
-position holds [PAD] in the input and in the baseline, so its path integral is zero.
+length and attributed in padded batches (at most `batch_size` texts per `attribute` call). Captum's
+`internal_batch_size` (rows of one forward and backward pass, texts x integration steps) comes from a memory
+budget and the batch's width, so peak memory stays bounded whatever the model size. Padding cannot leak into
+the result: a [PAD] position holds [PAD] in the input and in the baseline, so its path integral is zero.
+
+Texts are encoded as the run encoded them (framework/tokenization.py, the run's `--max-length`). Given the
+accelerator a run predicts with (`RunPredictor.attributor`), the model computes in its mixed precision on its
+device, and under `accelerate launch` each process attributes every N-th batch of the length-sorted texts and
+the results are gathered: the batches are the same on any number of processes, so are the attributions.
 
 Two methods:
 - `ig`: `LayerIntegratedGradients` from a baseline that keeps [CLS]/[SEP]/[PAD] and puts [MASK] (or [PAD] when
@@ -19,16 +25,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
 from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
 from .japanese import normalised_with_offsets
+from .tokenization import tokenize_truncated
 
 METHODS = ("ig", "gxi")
 #: relative convergence delta above which an integrated-gradients result is flagged as not converged
 MAX_RELATIVE_DELTA = 0.05
+#: activation memory one forward and backward pass of attribution may take (bytes)
+DEFAULT_MEMORY_BUDGET = 1 << 30
+#: activations a transformer layer keeps for the backward pass, per token, in units of its hidden size: an upper
+#: estimate for BERT (layer inputs, q/k/v, attention output, both FFN activations, their autocast copies). With
+#: the default budget the base-shape benchmark peaks at about 1.5 GB RSS, model included (docs/performance.md)
+KEPT_PER_TOKEN = 24
 
 
 @dataclass
@@ -48,10 +64,10 @@ class TextAttribution:
         return abs(self.delta) / max(abs(self.logit_difference), 1e-6)
 
 
-def baseline_ids(input_ids: torch.Tensor, tokenizer) -> torch.Tensor:
+def baseline_ids(input_ids: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """[MASK] (or [PAD]) in place of every token that is not [CLS]/[SEP]/[PAD]/another special token."""
     filler = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), device=input_ids.device)
     keep = torch.isin(input_ids, special)
     return torch.where(keep, input_ids, torch.full_like(input_ids, filler))
 
@@ -106,8 +122,36 @@ def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def rows_within_budget(model: torch.nn.Module, width: int, budget: int) -> int:
+    """How many rows of `width` tokens one forward and backward pass can take within `budget` bytes of
+    activations: layers x tokens x (KEPT_PER_TOKEN x hidden + attention scores) fp32 values. Pessimistic for a
+    bf16 model (its activations are half the size), so the budget holds in either precision."""
+    config = model.config
+    layers = getattr(config, "num_hidden_layers", 12)
+    hidden = getattr(config, "hidden_size", 768)
+    heads = getattr(config, "num_attention_heads", 12)
+    per_row = layers * width * (KEPT_PER_TOKEN * hidden + 2 * heads * width) * 4
+    return max(1, budget // per_row)
+
+
+@contextmanager
+def attention_implementation(model: torch.nn.Module, implementation: str | None) -> Iterator[None]:
+    """The model's attention switched to `implementation` (a transformers name) for the duration, where the
+    model supports switching; None leaves it as it is."""
+    current = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if implementation is None or current in (None, implementation) or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation(implementation)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
+
+
 class BatchAttributor:
-    """Attributes a target class logit to the word pieces of many texts, batch by batch."""
+    """Attributes a target class logit to the word pieces of many texts, batch by batch (and, given a
+    multi-process accelerator, batches across processes)."""
 
     def __init__(
         self,
@@ -118,7 +162,10 @@ class BatchAttributor:
         n_steps: int = 32,
         batch_size: int = 64,
         internal_batch_size: int | None = None,
+        memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
         max_length: int = 128,
+        accelerator: Accelerator | None = None,
+        attention: str | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -128,7 +175,11 @@ class BatchAttributor:
         self.n_steps = n_steps
         self.batch_size = batch_size
         self.internal_batch_size = internal_batch_size
+        self.memory_budget = memory_budget
         self.max_length = max_length
+        self.accelerator = accelerator
+        self.attention = attention
+        self.device = next(model.parameters()).device
         layer = model.get_input_embeddings()
         if method == "ig":
             self._captum = LayerIntegratedGradients(self._logits, layer)
@@ -142,43 +193,59 @@ class BatchAttributor:
         """One TextAttribution per text, in the order given; `targets` are class indices."""
         if len(texts) != len(targets):
             raise ValueError(f"{len(texts)} texts but {len(targets)} targets")
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        if not texts:
+            return []
+        encoded = tokenize_truncated(self.tokenizer, list(texts), self.max_length)[0]["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        out: list[TextAttribution | None] = [None] * len(texts)
-        with frozen_parameters(self.model):
-            for chunk_start in range(0, len(order), self.batch_size):
-                chunk = order[chunk_start : chunk_start + self.batch_size]
-                for i, result in zip(chunk, self._attribute_batch(texts, encoded, chunk, targets), strict=True):
-                    out[i] = result
-        return [r for r in out if r is not None]
+        chunks = []
+        while order:
+            rows = self._rows(len(encoded[order[min(self.batch_size, len(order)) - 1]]))
+            size = self.batch_size if rows is None else max(1, min(self.batch_size, rows))
+            chunks.append(order[:size])
+            order = order[size:]
+        acc = self.accelerator
+        rank, processes = (acc.process_index, acc.num_processes) if acc is not None else (0, 1)
+        mine: list[tuple[int, TextAttribution]] = []
+        with frozen_parameters(self.model), attention_implementation(self.model, self.attention):
+            for chunk in chunks[rank::processes]:
+                mine.extend(zip(chunk, self._attribute_batch(texts, encoded, chunk, targets), strict=True))
+        done = dict(gather_object(mine) if processes > 1 else mine)
+        return [done[i] for i in range(len(texts))]
+
+    def _rows(self, width: int) -> int | None:
+        """Rows of one forward and backward pass: as given, else from the memory budget (None: unbounded)."""
+        if self.internal_batch_size is not None or self.memory_budget is None:
+            return self.internal_batch_size
+        return rows_within_budget(self.model, width, self.memory_budget)
 
     def _attribute_batch(
         self, texts: Sequence[str], encoded: list[list[int]], chunk: list[int], targets: Sequence[int]
     ) -> list[TextAttribution]:
         width = max(len(encoded[i]) for i in chunk)
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in chunk])
-        mask = torch.tensor([[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in chunk])
-        target = torch.tensor([int(targets[i]) for i in chunk])
+        ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in chunk], device=self.device)
+        mask = torch.tensor(
+            [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in chunk], device=self.device
+        )
+        target = torch.tensor([int(targets[i]) for i in chunk], device=self.device)
         if self.method == "ig":
-            base = baseline_ids(ids, self.tokenizer)
             attributions, delta = self._captum.attribute(
                 inputs=ids,
-                baselines=base,
+                baselines=baseline_ids(ids, self.tokenizer),
                 target=target,
                 additional_forward_args=(mask,),
                 n_steps=self.n_steps,
-                internal_batch_size=self.internal_batch_size,
+                internal_batch_size=self._rows(width),
                 return_convergence_delta=True,
             )
-            with torch.no_grad():
-                rows = torch.arange(len(chunk))
-                difference = (self._logits(ids, mask) - self._logits(base, mask))[rows, target]
-            deltas, differences = delta.detach().numpy(), difference.numpy()
+            # Captum's delta is sum(attributions) - (logit_t(x) - logit_t(baseline)): the difference without two
+            # more forward passes.
+            deltas = delta.detach().float().cpu().numpy()
+            differences = attributions.detach().float().sum(dim=(1, 2)).cpu().numpy() - deltas
         else:
             attributions = self._captum.attribute(inputs=ids, target=target, additional_forward_args=(mask,))
             deltas = differences = np.full(len(chunk), np.nan)
-        scores = attributions.sum(-1).detach().float().numpy()
+        scores = attributions.sum(-1).detach().float().cpu().numpy()
         results = []
         for row, i in enumerate(chunk):
             n = len(encoded[i])

@@ -4,20 +4,26 @@ recipes/...`); these commands work on what runs left behind."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from accelerate import PartialState
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .config import MIXED_PRECISION
 from .errors import MikiwameError
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
 from .rundir import require_finished
 from .runner import collect_sections, user_errors_exit
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -48,14 +54,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts += [line.strip() for line in read_text_file(Path(args.file)).splitlines() if line.strip()]
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
-    predictor = RunPredictor(Path(args.run_dir), build_plugin_set())
+    predictor = RunPredictor(
+        Path(args.run_dir), build_plugin_set(), device=args.device, mixed_precision=args.mixed_precision
+    )
+    predictions = predictor.predict(texts)
+    if predictor.accelerator is not None and not predictor.accelerator.is_main_process:
+        return 0
+    if args.format == "jsonl":
+        for p in predictions:
+            print(json.dumps(dataclasses.asdict(p), ensure_ascii=False))
+        return 0
     base = f" (base: the hub model {predictor.base})" if is_hub_id(predictor.base) else ""
     table = Table(title=Text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")
     for label in predictor.labels:
         table.add_column(Text(label), justify="right")
-    for p in predictor.predict(texts):
+    for p in predictions:
         table.add_row(Text(p.text), Text(p.label), *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
     Console().print(table)
     return 0
@@ -71,15 +86,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import run_analyzers
+    from .predict import quiet_transformers
 
     plugins = build_plugin_set()
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
     options = {dest: getattr(args, dest) for dest in args.plugin_dests}
     run_dir = require_finished(Path(args.run_dir))
-    run_analyzers(plugins, run_dir, names, options)
+    with quiet_transformers():
+        run_analyzers(plugins, run_dir, names, options, device=args.device, mixed_precision=args.mixed_precision)
+    if not PartialState().is_main_process:
+        return 0
     results = RunResults.load(run_dir)
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results))
     return 0
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="where the model runs (auto: a GPU when one is visible)"
+    )
+    parser.add_argument(
+        "--mixed-precision", choices=MIXED_PRECISION, default=None, help="instead of the precision the run used"
+    )
 
 
 def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
@@ -92,10 +120,15 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     predict.add_argument("run_dir")
     predict.add_argument("texts", nargs="*")
     predict.add_argument("--file", help="a text file, one text per line")
+    predict.add_argument(
+        "--format", choices=("table", "jsonl"), default="table", help="jsonl: one object per text (text, label, ...)"
+    )
+    add_inference_arguments(predict)
     predict.set_defaults(func=cmd_predict)
     analyze = sub.add_parser("analyze", help="run analyzers on a finished run without retraining")
     analyze.add_argument("run_dir")
     analyze.add_argument("analyzers", help="comma-separated analyzer names (see `mikiwame plugins`)")
+    add_inference_arguments(analyze)
     core = {a.dest for a in analyze._actions}
     if plugins is not None:
         plugins.hook.mikiwame_add_arguments(parser=analyze)

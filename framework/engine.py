@@ -29,9 +29,10 @@ from .errors import ConfigError, RunDirectoryError, TrainingDiverged
 from .precision import hold_frozen_linears_in
 
 
-def make_accelerator(config: RunConfig, project_dir: Path | None = None) -> Accelerator:
-    """Refuses the precision settings Accelerate would silently ignore or that the hardware lacks."""
-    cuda = torch.cuda.is_available()
+def make_accelerator(config: RunConfig, project_dir: Path | None = None, *, cpu: bool = False) -> Accelerator:
+    """Refuses the precision settings Accelerate would silently ignore or that the hardware lacks; `cpu` keeps
+    it off a GPU that is present (`mikiwame analyze --device cpu`)."""
+    cuda = torch.cuda.is_available() and not cpu
     if config.mixed_precision == "fp16" and not cuda:
         raise ConfigError(
             "--mixed-precision fp16 needs a CUDA GPU; without one Accelerate silently trains in fp32",
@@ -50,6 +51,7 @@ def make_accelerator(config: RunConfig, project_dir: Path | None = None) -> Acce
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     return Accelerator(
+        cpu=cpu,
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.grad_accum,
         log_with=config.report_to or None,
@@ -133,6 +135,50 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def length_grouped_loader(
+    data: EncodedTexts,
+    tokenizer: Any,
+    batch_size: int,
+    num_processes: int,
+    *,
+    shuffle: bool,
+    accumulation: int = 1,
+    seed: int = 0,
+) -> DataLoader:
+    """The engine's loader: length-grouped batches padded to their longest text. Unshuffled (evaluation), the
+    batches are the length-sorted texts cut in order, the same on any number of processes, so a re-prediction
+    of a split (framework/predict.py) batches, pads and therefore computes exactly as the run's evaluation."""
+    batches = LengthGroupedBatches(
+        data.lengths(), batch_size, num_processes=num_processes, accumulation=accumulation, shuffle=shuffle, seed=seed
+    )
+    # A private generator: creating an iterator must not draw from the global RNG, or a resumed run would see
+    # different dropout masks than a straight one.
+    return DataLoader(
+        data, batch_sampler=batches, collate_fn=PadToLongest(tokenizer), generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def predict_batches(accelerator: Accelerator, model: Any, loader: DataLoader, n: int, split: str) -> Predictions:
+    """Length-sorted batches under inference_mode; gathered, de-duplicated and put back in split order."""
+    acc = accelerator
+    model.eval()
+    parts: list[tuple[torch.Tensor, ...]] = []
+    with torch.inference_mode():
+        for batch in loader:
+            index, labels = batch.pop("index"), batch.pop("labels")
+            logits = model(**batch).logits.float()
+            losses = F.cross_entropy(logits, labels, reduction="none")
+            parts.append(acc.gather_for_metrics((index, labels, logits, losses)))
+    index, labels, logits, losses = (torch.cat(t).cpu() for t in zip(*parts, strict=True))
+    order = np.argsort(index.numpy(), kind="stable")
+    index_sorted = index.numpy()[order]
+    keep = order[np.r_[True, index_sorted[1:] != index_sorted[:-1]]]
+    if len(keep) != n or not np.array_equal(index.numpy()[keep], np.arange(n)):
+        raise RuntimeError(f"evaluation of {split} gathered {len(keep)} distinct examples, expected {n}")
+    probabilities = torch.softmax(logits[keep], dim=-1).numpy()
+    return Predictions(labels[keep].numpy(), probabilities.argmax(-1), probabilities, losses[keep].numpy())
+
+
 class Engine:
     """Trains one model on one split and evaluates it on others; `evaluate` hooks each result."""
 
@@ -158,22 +204,11 @@ class Engine:
         self.checkpoint_dir = checkpoint_dir
         self.identity = identity
         self.progress = TrainingProgress()
-        acc = accelerator
-        collate = PadToLongest(tokenizer)
+        acc, seed = accelerator, config.seed
 
         def loader(data: EncodedTexts, batch_size: int, shuffle: bool, accumulation: int) -> DataLoader:
-            batches = LengthGroupedBatches(
-                data.lengths(),
-                batch_size,
-                num_processes=acc.num_processes,
-                accumulation=accumulation,
-                shuffle=shuffle,
-                seed=config.seed,
-            )
-            # A private generator: creating an iterator must not draw from the global RNG, or a resumed run
-            # would see different dropout masks than a straight one.
-            return DataLoader(
-                data, batch_sampler=batches, collate_fn=collate, generator=torch.Generator().manual_seed(config.seed)
+            return length_grouped_loader(
+                data, tokenizer, batch_size, acc.num_processes, shuffle=shuffle, accumulation=accumulation, seed=seed
             )
 
         train = splits.get("train")
@@ -223,25 +258,7 @@ class Engine:
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:
-        """Length-sorted batches under inference_mode; gathered, de-duplicated and put back in split order."""
-        acc, model = self.accelerator, self.model
-        model.eval()
-        parts: list[tuple[torch.Tensor, ...]] = []
-        with torch.inference_mode():
-            for batch in self.eval_loaders[split]:
-                index, labels = batch.pop("index"), batch.pop("labels")
-                logits = model(**batch).logits.float()
-                losses = F.cross_entropy(logits, labels, reduction="none")
-                parts.append(acc.gather_for_metrics((index, labels, logits, losses)))
-        index, labels, logits, losses = (torch.cat(t).cpu() for t in zip(*parts, strict=True))
-        order = np.argsort(index.numpy(), kind="stable")
-        index_sorted = index.numpy()[order]
-        keep = order[np.r_[True, index_sorted[1:] != index_sorted[:-1]]]
-        n = self.sizes[split]
-        if len(keep) != n or not np.array_equal(index.numpy()[keep], np.arange(n)):
-            raise RuntimeError(f"evaluation of {split} gathered {len(keep)} distinct examples, expected {n}")
-        probabilities = torch.softmax(logits[keep], dim=-1).numpy()
-        return Predictions(labels[keep].numpy(), probabilities.argmax(-1), probabilities, losses[keep].numpy())
+        return predict_batches(self.accelerator, self.model, self.eval_loaders[split], self.sizes[split], split)
 
     def evaluate(
         self, split: str, phase: str, epoch: int | None, summarize: Callable[[Predictions], dict]

@@ -38,7 +38,7 @@ from .results import RunResults
 from .rundir import RunDirectory
 from .splits import subsample_train
 from .task import SPLITS, TaskData
-from .tokenization import default_cache_dir, tokenize_texts
+from .tokenization import tokenize_truncated
 
 VERSIONED = ("mikiwame", "torch", "transformers", "accelerate", "peft", "scikit-learn", "fugashi", "unidic-lite")
 
@@ -94,14 +94,9 @@ def resolve_peft(config: RunConfig, loaded: LoadedModel, notices: list[Notice]) 
 
 def encode(tokenizer: Any, data: TaskData, split: str, max_length: int) -> tuple[EncodedTexts, list[int]]:
     """Tokenize once (fast path and disk cache: framework/tokenization.py), untruncated, so the data checks can
-    say which texts lose tokens; then cut each too-long sequence to max_length keeping its final [SEP], as the
-    tokenizer's own truncation does."""
+    say which texts lose tokens; then cut each too-long sequence to max_length."""
     examples = data.split(split)
-    enc = tokenize_texts(tokenizer, [e.text for e in examples], default_cache_dir())
-    lengths = [len(ids) for ids in enc["input_ids"]]
-    columns = {
-        k: [seq if len(seq) <= max_length else seq[: max_length - 1] + seq[-1:] for seq in v] for k, v in enc.items()
-    }
+    columns, lengths = tokenize_truncated(tokenizer, [e.text for e in examples], max_length)
     label2id = data.label2id
     return EncodedTexts(columns, [label2id[e.label] for e in examples]), lengths
 
@@ -175,6 +170,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         )
         try:
             final = _run_in_directory(run_)
+            if config.analyze:  # on every process, on the run's device: analyzers shard their texts and gather
+                run_analyzers(plugins, final, config.analyze, config.options, accelerator)
         except BaseException as err:
             if accelerator.is_main_process:
                 note = directory.abandon(err)
@@ -184,8 +181,6 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         finally:
             accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
     if accelerator.is_main_process:
-        if config.analyze:
-            run_analyzers(plugins, final, config.analyze, config.options)
         results = RunResults.load(final)
         sections = collect_sections(plugins, results)
         for entry in plugins.reporters:

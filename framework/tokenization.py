@@ -170,6 +170,19 @@ def tokenize_texts(tokenizer: Any, texts: list[str], cache_dir: Path | None) -> 
     return columns
 
 
+def tokenize_truncated(tokenizer: Any, texts: list[str], max_length: int) -> tuple[Columns, list[int]]:
+    """The columns of `texts` (through the cache of `MIKIWAME_CACHE_DIR`), each too-long sequence cut to
+    `max_length` keeping its final [SEP] as the tokenizer's own truncation does; and the untruncated lengths,
+    so a caller can say which texts lost tokens. Training, evaluation and re-prediction all encode this way."""
+    columns = tokenize_texts(tokenizer, texts, default_cache_dir())
+    lengths = [len(ids) for ids in columns["input_ids"]]
+    cut = {
+        k: [seq if len(seq) <= max_length else seq[: max_length - 1] + seq[-1:] for seq in v]
+        for k, v in columns.items()
+    }
+    return cut, lengths
+
+
 def _write(path: Path, columns: Columns) -> None:
     """Atomic, so processes tokenizing the same split at once never read a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)

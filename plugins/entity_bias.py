@@ -99,7 +99,7 @@ def _summary(originals: np.ndarray, swapped: np.ndarray, unk: list[bool], seed: 
 def measure_entity_bias(
     predictor: Any, texts: list[str], lists: EntityLists, *, k: int = K, seed: int = 0
 ) -> dict[str, Any]:
-    """The whole analysis on a predictor (`.labels`, `.tokenizer`, `.probabilities(texts)`)."""
+    """The whole analysis on a predictor (`.labels`, `.tokenizer` or None, `.probabilities(texts)`)."""
     labels, tokenizer = predictor.labels, predictor.tokenizer
     rng = random.Random(seed)
     predict = CachedPredictor(predictor)
@@ -110,12 +110,14 @@ def measure_entity_bias(
                 vocabulary[w.end - w.start].add(text[w.start : w.end])
     by_length = {n: sorted(v) for n, v in vocabulary.items()}
 
-    unk = tokenizer.unk_token
     has_unk = {}
 
     def contains_unk(text: str) -> bool:
+        """False for a model without word pieces (a fitted classifier): it has no [UNK] to fall into."""
+        if tokenizer is None:
+            return False
         if text not in has_unk:
-            has_unk[text] = unk in tokenizer.tokenize(text)
+            has_unk[text] = tokenizer.unk_token in tokenizer.tokenize(text)
         return has_unk[text]
 
     pairs: dict[str, list[tuple[int, str]]] = {"entity": [], "identity": [], "baseline": []}

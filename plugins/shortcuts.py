@@ -111,12 +111,12 @@ def find_shortcuts(
     seed: int = 0,
     gold: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The whole analysis on a predictor (`.model`, `.tokenizer`, `.labels`, `.probabilities(texts)`); with
+    """The whole analysis on a predictor (`.attributor(...)`, `.labels`, `.probabilities(texts)`); with
     the texts' `gold` labels, the misclassified texts are also attributed to their gold class."""
     labels = predictor.labels
     probs = predictor.probabilities(texts).numpy()
     predicted = probs.argmax(-1)
-    attributor = BatchAttributor(predictor.model, predictor.tokenizer, method=method, n_steps=n_steps)
+    attributor = predictor.attributor(method=method, n_steps=n_steps)
     attributions = attributor.attribute(texts, [int(p) for p in predicted])
     per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
 
@@ -293,6 +293,7 @@ def _aopc(
 
 class ShortcutsAnalyzer:
     name = NAME
+    needs_gradients = True
     description = "Captum attributions summed into words, label purity and deletion flips: flags shortcut words"
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:

@@ -68,3 +68,27 @@ def test_two_processes_of_batch_b_train_like_one_of_batch_2b(tmp_path):
     assert m1["optimizer_steps"] == m2["optimizer_steps"] == 12
     a, b = load_file(one / "model" / "model.safetensors"), load_file(two / "model" / "model.safetensors")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5  # fp32; only reduction order differs
+
+
+def test_two_processes_analyse_exactly_what_one_does(tmp_path):
+    """`mikiwame analyze` under `accelerate launch`: the attribution and prediction batches are split across
+    the processes and gathered; every figure equals the one-process result. 131 attributed texts make three
+    attribution batches of at most 64 (odd, so the processes get unequal shares), 25 texts for entity swaps."""
+    from mikiwame.framework.runner import run
+
+    from .conftest import tiny_config
+
+    run_dir = run(tiny_config(tmp_path / "runs", peft="lora", lr=5e-3, epochs=1))
+    limits = ["--shortcuts-max-texts", "131", "--shortcuts-steps", "8", "--entity-bias-max-texts", "25"]
+    results = {}
+    for processes in (1, 2):
+        launch(processes, "-m", "mikiwame.framework.cli", "analyze", str(run_dir), "shortcuts,entity-bias", *limits)
+        results[processes] = {
+            name: json.loads((run_dir / "analyses" / f"{name}.json").read_text(encoding="utf-8"))
+            for name in ("shortcuts", "entity-bias")
+        }
+    for name, one in results[1].items():
+        two = results[2][name]
+        assert (one.pop("num_processes"), two.pop("num_processes")) == (1, 2)
+        assert one == two, name
+    assert results[1]["shortcuts"]["n_texts"] == 131

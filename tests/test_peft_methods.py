@@ -206,7 +206,7 @@ def test_saved_run_reloads_to_identical_predictions(method, trained):
     info = RunResults.load(run_dir).model_info
     assert 0 < info["parameters_trainable"] <= info["parameters_total"]
     assert info["saved_bytes"] > 0
-    predictor = RunPredictor(run_dir, plugins, max_length=MAX_LENGTH)
+    predictor = RunPredictor(run_dir, plugins)
     saved = [r for r in _jsonl(run_dir / "predictions.jsonl") if r["split"] == "test"]
     again = predictor.probabilities([r["text"] for r in saved]).numpy()
     expected = np.array([[r["probabilities"][label] for label in predictor.labels] for r in saved])
