@@ -107,7 +107,7 @@ def run_analyzers(
     context = AnalysisContext(results, plugins, options or {}, accelerator)
     check_gradients(plugins, context, analyzers)
     out_dir = context.results.directory / "analyses"
-    out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes)
+    out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes, atomically)
     produced = {}
     for analyzer in analyzers:
         result = {

@@ -4,6 +4,7 @@ analyzers draw their figures with."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,13 @@ def japanese_text() -> Iterator[str | None]:
 
 
 def save_figure(fig: Any, path: Path) -> None:
+    """Written under a name of this process's own and renamed: analyzers run on every process of a launch and
+    save the same figure, and a reader must never meet a half-written PNG."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fig.savefig(partial, dpi=120, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+    os.replace(partial, path)
 
 
 def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
@@ -79,9 +84,7 @@ def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
         ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
     )
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
