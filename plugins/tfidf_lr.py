@@ -40,6 +40,18 @@ class MecabWords:
         return {"_words": None}
 
 
+def word_tfidf(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    """Sublinear TF-IDF of MeCab word uni- and bigrams; `vocabulary` fixes the features of a saved model."""
+    return TfidfVectorizer(
+        tokenizer=MecabWords(),
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        vocabulary=vocabulary,
+    )
+
+
 class TfidfLogisticRegression:
     """A `TextClassifier`: word uni- and bigrams weighted by sublinear TF-IDF, then multinomial logistic
     regression. Probabilities come back in the task's label order even if training lacked a label."""
@@ -51,16 +63,7 @@ class TfidfLogisticRegression:
         self.num_labels = num_labels
         self.pipeline = Pipeline(
             [
-                (
-                    "tfidf",
-                    TfidfVectorizer(
-                        tokenizer=MecabWords(),
-                        token_pattern=None,
-                        lowercase=False,
-                        ngram_range=(1, 2),
-                        sublinear_tf=True,
-                    ),
-                ),
+                ("tfidf", word_tfidf()),
                 ("lr", LogisticRegression(C=10.0, max_iter=2000, class_weight=class_weight, random_state=seed)),
             ]
         )

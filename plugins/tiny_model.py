@@ -1,12 +1,13 @@
 """The built-in tiny model: a small BERT from config with a real Japanese tokenizer (MeCab via fugashi and
 unidic-lite, then WordPiece) whose vocabulary is built from the training texts. Random weights: it is what an
-offline run can have, and it says so."""
+offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors."""
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,11 @@ def mecab_words() -> Any:
     return japanese_tokenizer(SPECIAL_TOKENS).word_tokenizer
 
 
-def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
+def build_vocabulary(texts: Iterable[str], max_words: int, extra_words: Iterable[str] = ()) -> list[str]:
     """Special tokens, every character seen (alone and as a ##continuation, so no seen text is [UNK]), then
-    the most frequent MeCab words. Ties are broken alphabetically so the vocabulary is deterministic."""
+    the most frequent MeCab words, then `extra_words` in their order while the budget lasts (words pre-trained
+    vectors know, so texts after training keep them whole). Ties are broken alphabetically so the vocabulary is
+    deterministic."""
     words = mecab_words()
     counts: Counter[str] = Counter()
     for text in texts:
@@ -51,7 +54,8 @@ def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
     vocab = SPECIAL_TOKENS + chars + [f"##{c}" for c in chars]
     seen = set(vocab)
     budget = max(max_words - len(vocab), 0)
-    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    ranked = [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    for word in chain(ranked, extra_words):
         if budget == 0:
             break
         if word not in seen:
@@ -68,7 +72,10 @@ class TinySource:
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
         import torch
 
-        tokenizer = japanese_tokenizer(build_vocabulary((e.text for e in task.split("train")), config.tiny_vocab_size))
+        vectors = config.options.get("init_vectors")
+        extra = _words_with_vectors(vectors, config.tiny_vocab_size) if vectors else []
+        texts = (e.text for e in task.split("train"))
+        tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
         bert = BertConfig(
             vocab_size=len(tokenizer.vocab),
@@ -84,7 +91,39 @@ class TinySource:
         torch.manual_seed(config.seed)
         model = BertForSequenceClassification(bert)
         name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden})"
-        return LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
+        loaded = LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
+        if vectors:
+            _start_from_vectors(loaded, vectors, config)
+        return loaded
+
+
+def _words_with_vectors(vectors: str, limit: int) -> list[str]:
+    """The table's frequent words that MeCab keeps whole (one MeCab word, as the vocabulary's entries are)."""
+    from .word_vectors import frequent_words
+
+    words = mecab_words()
+    return [w for w in frequent_words(vectors, limit) if words.tokenize(w) == [w]]
+
+
+def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) -> None:
+    """Word embeddings from pre-trained vectors (plugins/word_vectors.py); the encoder stays random, so the run
+    still trains every weight, with the embeddings at their own (slower) learning rate."""
+    from .word_vectors import EMBEDDING_LR_SCALE, VECTOR_STD_FACTOR, initialise_embeddings
+
+    embeddings = loaded.model.bert.embeddings.word_embeddings
+    std = loaded.model.config.initializer_range * VECTOR_STD_FACTOR
+    info = initialise_embeddings(embeddings, loaded.tokenizer.vocab, vectors, std)
+    scale = float(config.options.get("embedding_lr_scale", EMBEDDING_LR_SCALE))
+    loaded.lr_scales = {"word_embeddings": scale}
+    loaded.initialisation = {"word_vectors": info}
+    loaded.pretraining_data = (
+        f"word embeddings from {info['name']} {info['version']} ({info['licence']}); encoder random"
+    )
+    loaded.notes.append(
+        f"word embeddings: {info['initialised']} of {info['whole_words']} whole-word vocabulary entries "
+        f"({info['initialised_share']:.0%}) start from {info['name']} vectors ({info['projection']}); "
+        f"## pieces and misses keep random rows; embedding learning rate x{scale:g}"
+    )
 
 
 @hookimpl
