@@ -7,7 +7,6 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,9 @@ def mecab_words() -> Any:
 
 def build_vocabulary(texts: Iterable[str], max_words: int, extra_words: Iterable[str] = ()) -> list[str]:
     """Special tokens, every character seen (alone and as a ##continuation, so no seen text is [UNK]), then
-    the most frequent MeCab words, then `extra_words` in their order while the budget lasts (words pre-trained
-    vectors know, so texts after training keep them whole). Ties are broken alphabetically so the vocabulary is
-    deterministic."""
+    the most frequent MeCab words while the budget lasts, then every one of `extra_words` not yet in (words
+    pre-trained vectors know, so texts after training keep them whole). Ties are broken alphabetically so the
+    vocabulary is deterministic."""
     words = mecab_words()
     counts: Counter[str] = Counter()
     for text in texts:
@@ -54,14 +53,14 @@ def build_vocabulary(texts: Iterable[str], max_words: int, extra_words: Iterable
     vocab = SPECIAL_TOKENS + chars + [f"##{c}" for c in chars]
     seen = set(vocab)
     budget = max(max_words - len(vocab), 0)
-    ranked = [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    for word in chain(ranked, extra_words):
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         if budget == 0:
             break
         if word not in seen:
             vocab.append(word)
             seen.add(word)
             budget -= 1
+    vocab += [word for word in dict.fromkeys(extra_words) if word not in seen]
     return vocab
 
 
@@ -73,7 +72,7 @@ class TinySource:
         import torch
 
         vectors = config.options.get("init_vectors")
-        extra = _words_with_vectors(vectors, config.tiny_vocab_size) if vectors else []
+        extra = _words_with_vectors(vectors) if vectors else []
         texts = (e.text for e in task.split("train"))
         tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
@@ -97,12 +96,12 @@ class TinySource:
         return loaded
 
 
-def _words_with_vectors(vectors: str, limit: int) -> list[str]:
+def _words_with_vectors(vectors: str) -> list[str]:
     """The table's frequent words that MeCab keeps whole (one MeCab word, as the vocabulary's entries are)."""
-    from .word_vectors import frequent_words
+    from .word_vectors import VOCABULARY_WORDS, frequent_words
 
     words = mecab_words()
-    return [w for w in frequent_words(vectors, limit) if words.tokenize(w) == [w]]
+    return [w for w in frequent_words(vectors, VOCABULARY_WORDS) if words.tokenize(w) == [w]]
 
 
 def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) -> None:
