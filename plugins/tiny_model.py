@@ -72,7 +72,7 @@ class TinySource:
         import torch
 
         vectors = config.options.get("init_vectors")
-        extra = _words_with_vectors(vectors) if vectors else []
+        extra = words_with_vectors(vectors) if vectors else []
         texts = (e.text for e in task.split("train"))
         tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
@@ -96,7 +96,7 @@ class TinySource:
         return loaded
 
 
-def _words_with_vectors(vectors: str) -> list[str]:
+def words_with_vectors(vectors: str) -> list[str]:
     """The table's frequent words that MeCab keeps whole (one MeCab word, as the vocabulary's entries are)."""
     from .word_vectors import VOCABULARY_WORDS, frequent_words
 
