@@ -141,12 +141,20 @@ class VectorsLogisticRegression:
     def load(cls, directory: Path) -> VectorsLogisticRegression:
         from safetensors.numpy import load_file
 
-        record = json.loads((directory / SAVED_JSON).read_text(encoding="utf-8"))
-        arrays = load_file(str(directory / SAVED_ARRAYS))
-        model = cls(record["num_labels"], record["table"], record["class_weight"], record["seed"])
-        model.tfidf = word_tfidf(record["vocabulary"])
-        model.tfidf.idf_ = arrays["idf"]
-        known: dict[str, np.ndarray | None] = dict(zip(record["words"], arrays["word_vectors"], strict=True))
+        try:
+            record = json.loads((directory / SAVED_JSON).read_text(encoding="utf-8"))
+            arrays = load_file(str(directory / SAVED_ARRAYS))
+            model = cls(record["num_labels"], record["table"], record["class_weight"], record["seed"])
+            model.tfidf = word_tfidf(record["vocabulary"])
+            model.tfidf.idf_ = arrays["idf"]
+            known: dict[str, np.ndarray | None] = dict(zip(record["words"], arrays["word_vectors"], strict=True))
+            if arrays["coef"].shape[1] != len(arrays["idf"]) + arrays["word_vectors"].shape[1]:
+                raise ValueError("coefficients, vocabulary and vectors differ in size")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ModelError(
+                f"the vectors-lr model in {directory} cannot be read ({err})",
+                fix="re-run the recipe with --config RUN_DIR/config.json to refit it",
+            ) from None
         known.update(dict.fromkeys(record["missing"]))
         model.mean = MeanWordVectors(record["table"], known)
         model.mean.source = record["source"]

@@ -14,7 +14,7 @@ import torch
 from transformers import BertForSequenceClassification
 
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
@@ -179,6 +179,9 @@ def test_vectors_lr_saves_no_pickle_and_predicts_identically_after_reloading(tmp
     info = json.loads((run_dir / "model_info.json").read_text(encoding="utf-8"))
     assert info["C"] > 0 and 0 < info["initialisation"]["word_vectors"]["word_coverage"] < 1
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["peft"] == "vectors-lr"
+    (run_dir / "model" / "vectors_lr.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelError, match="cannot be read"):
+        build_plugin_set().models.get("vectors-lr").load_saved(run_dir / "model")
 
 
 @pytest.mark.slow
