@@ -196,6 +196,7 @@ class Engine:
         class_weights: torch.Tensor | None = None,
         checkpoint_dir: Path | None = None,
         identity: Identity | None = None,
+        lr_scales: dict[str, float] | None = None,
     ) -> None:
         self.config = config
         self.accelerator = accelerator
@@ -215,10 +216,8 @@ class Engine:
         hold_frozen_linears_in(model, config.mixed_precision)
         if acc.device.type == "cpu":  # CUDA's dropout draws from a fast counter-based generator already
             use_fast_dropout(model)
-        decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
-        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            _parameter_groups(model, lr, config.weight_decay, lr_scales or {}),
             lr=lr,
             fused=True,  # one kernel for all parameters, as the Trainer's default adamw_torch_fused
         )
@@ -466,3 +465,21 @@ class Engine:
 
 def _no_decay(name: str) -> bool:
     return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def _parameter_groups(
+    model: torch.nn.Module, lr: float, weight_decay: float, lr_scales: dict[str, float]
+) -> list[dict[str, Any]]:
+    """AdamW groups by weight decay and learning-rate multiplier. `lr_scales` maps a fragment of a parameter
+    name to a multiplier of `lr` (the first fragment the name contains wins): pre-initialised embeddings train
+    slower than the random layers around them, so a few hundred examples do not wash them out. The
+    schedule scales each group's own rate."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {(False, 1.0): [], (True, 1.0): []}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            scale = next((s for fragment, s in lr_scales.items() if fragment in name), 1.0)
+            groups.setdefault((_no_decay(name), scale), []).append(p)
+    return [
+        {"params": params, "weight_decay": 0.0 if no_decay else weight_decay, "lr": lr * scale}
+        for (no_decay, scale), params in sorted(groups.items(), key=lambda kv: kv[0])
+    ]

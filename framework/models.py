@@ -45,6 +45,12 @@ class LoadedModel:
     fallback: bool = False
     fallback_reason: str = ""
     notes: list[str] = field(default_factory=list)
+    # What the model starts from when it is neither random nor a known hub model (e.g. pre-trained word vectors):
+    # a description, and details (licence, attribution) for the model information.
+    pretraining_data: str | None = None
+    initialisation: dict[str, Any] = field(default_factory=dict)
+    # Learning-rate multipliers by parameter-name fragment (see Engine), e.g. slower pre-initialised embeddings.
+    lr_scales: dict[str, float] = field(default_factory=dict)
 
 
 class ModelSource(Protocol):
@@ -114,9 +120,11 @@ def describe_model(loaded: LoadedModel, model: torch.nn.Module, peft: str) -> di
         "word_tokenizer": type(getattr(loaded.tokenizer, "word_tokenizer", None)).__name__
         if getattr(loaded.tokenizer, "word_tokenizer", None) is not None
         else None,
-        "pretraining_data": KNOWN_MODELS.get(
+        "pretraining_data": loaded.pretraining_data
+        or KNOWN_MODELS.get(
             loaded.name,
             "random initialisation (no pre-training)" if not loaded.pretrained else "unknown (see the model card)",
         ),
+        **({"initialisation": loaded.initialisation} if loaded.initialisation else {}),
         "notes": loaded.notes,
     }

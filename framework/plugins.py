@@ -26,6 +26,8 @@ DEFAULT_PLUGINS = (
     "mikiwame.plugins.jrte",
     "mikiwame.plugins.csv_task",
     "mikiwame.plugins.tfidf_lr",
+    "mikiwame.plugins.word_vectors",
+    "mikiwame.plugins.vectors_lr",
     "mikiwame.plugins.transformers_model",
     "mikiwame.plugins.tiny_model",
     "mikiwame.plugins.full_finetune",

@@ -297,6 +297,8 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     run_.model_info = describe_model(loaded, model, peft_name)
     lr = config.lr if config.lr is not None else method.default_lr(loaded.pretrained)
     run_.model_info["learning_rate"] = lr
+    if loaded.lr_scales:
+        run_.model_info["learning_rate_multipliers"] = loaded.lr_scales
     encoded = {s: encode(loaded.tokenizer, data, s, config.max_length) for s in SPLITS if data.split(s)}
     splits = {s: e for s, (e, _) in encoded.items()}
     truncation = truncation_check({s: n for s, (_, n) in encoded.items()}, config.max_length)
@@ -328,6 +330,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         identity=Identity(
             data.name, data.labels, {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
         ),
+        lr_scales=loaded.lr_scales,
     )
     evaluated = [s for s in ("validation", "test") if s in splits]
     plugins.hook.mikiwame_before_train(run=run_)

@@ -5,6 +5,7 @@ as a fine-tuned model (the runner's classifier path). `--class-weights balanced`
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,18 @@ class MecabWords:
         return self._words.tokenize(text)
 
 
+def word_tfidf(vocabulary: Mapping[str, int] | Iterable[str] | None = None) -> TfidfVectorizer:
+    """Sublinear TF-IDF of MeCab word uni- and bigrams; `vocabulary` fixes the features of a saved model."""
+    return TfidfVectorizer(
+        tokenizer=MecabWords(),
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        vocabulary=vocabulary,
+    )
+
+
 class TfidfLogisticRegression:
     """A `TextClassifier`: word uni- and bigrams weighted by sublinear TF-IDF, then multinomial logistic
     regression. Probabilities come back in the task's label order even if training lacked a label."""
@@ -53,17 +66,7 @@ class TfidfLogisticRegression:
         self.num_labels = num_labels
         self.pipeline = Pipeline(
             [
-                (
-                    "tfidf",
-                    TfidfVectorizer(
-                        tokenizer=MecabWords(),
-                        token_pattern=None,
-                        lowercase=False,
-                        ngram_range=(1, 2),
-                        sublinear_tf=True,
-                        vocabulary=vocabulary,
-                    ),
-                ),
+                ("tfidf", word_tfidf(vocabulary)),
                 ("lr", LogisticRegression(C=10.0, max_iter=2000, class_weight=class_weight, random_state=seed)),
             ]
         )

@@ -1,6 +1,6 @@
 """The built-in tiny model: a small BERT from config with a real Japanese tokenizer (MeCab via fugashi and
 unidic-lite, then WordPiece) whose vocabulary is built from the training texts. Random weights: it is what an
-offline run can have, and it says so."""
+offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors."""
 
 from __future__ import annotations
 
@@ -41,9 +41,11 @@ def mecab_words() -> Any:
     return japanese_tokenizer(SPECIAL_TOKENS).word_tokenizer
 
 
-def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
+def build_vocabulary(texts: Iterable[str], max_words: int, extra_words: Iterable[str] = ()) -> list[str]:
     """Special tokens, every character seen (alone and as a ##continuation, so no seen text is [UNK]), then
-    the most frequent MeCab words. Ties are broken alphabetically so the vocabulary is deterministic."""
+    the most frequent MeCab words while the budget lasts, then every one of `extra_words` not yet in (words
+    pre-trained vectors know, so texts after training keep them whole). Ties are broken alphabetically so the
+    vocabulary is deterministic."""
     words = mecab_words()
     counts: Counter[str] = Counter()
     for text in texts:
@@ -59,6 +61,7 @@ def build_vocabulary(texts: Iterable[str], max_words: int) -> list[str]:
             vocab.append(word)
             seen.add(word)
             budget -= 1
+    vocab += [word for word in dict.fromkeys(extra_words) if word not in seen]
     return vocab
 
 
@@ -80,7 +83,10 @@ class TinySource:
                 fix=f"use --tiny-heads {_divisor_near(config.tiny_hidden, config.tiny_heads)} or a hidden size "
                 f"that is a multiple of {config.tiny_heads}",
             )
-        tokenizer = japanese_tokenizer(build_vocabulary((e.text for e in task.split("train")), config.tiny_vocab_size))
+        vectors = config.options.get("init_vectors")
+        extra = words_with_vectors(vectors) if vectors else []
+        texts = (e.text for e in task.split("train"))
+        tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
         bert = BertConfig(
             vocab_size=len(tokenizer.vocab),
@@ -96,7 +102,39 @@ class TinySource:
         torch.manual_seed(config.seed)
         model = BertForSequenceClassification(bert)
         name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden})"
-        return LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
+        loaded = LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
+        if vectors:
+            _start_from_vectors(loaded, vectors, config)
+        return loaded
+
+
+def words_with_vectors(vectors: str) -> list[str]:
+    """The table's frequent words that MeCab keeps whole (one MeCab word, as the vocabulary's entries are)."""
+    from .word_vectors import VOCABULARY_WORDS, frequent_words
+
+    words = mecab_words()
+    return [w for w in frequent_words(vectors, VOCABULARY_WORDS) if words.tokenize(w) == [w]]
+
+
+def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) -> None:
+    """Word embeddings from pre-trained vectors (plugins/word_vectors.py); the encoder stays random, so the run
+    still trains every weight, with the embeddings at their own (slower) learning rate."""
+    from .word_vectors import EMBEDDING_LR_SCALE, VECTOR_STD_FACTOR, initialise_embeddings
+
+    embeddings = loaded.model.bert.embeddings.word_embeddings
+    std = loaded.model.config.initializer_range * VECTOR_STD_FACTOR
+    info = initialise_embeddings(embeddings, loaded.tokenizer.vocab, vectors, std)
+    scale = float(config.options.get("embedding_lr_scale", EMBEDDING_LR_SCALE))
+    loaded.lr_scales = {"word_embeddings": scale}
+    loaded.initialisation = {"word_vectors": info}
+    loaded.pretraining_data = (
+        f"word embeddings from {info['name']} {info['version']} ({info['licence']}); encoder random"
+    )
+    loaded.notes.append(
+        f"word embeddings: {info['initialised']} of {info['whole_words']} whole-word vocabulary entries "
+        f"({info['initialised_share']:.0%}) start from {info['name']} vectors ({info['projection']}); "
+        f"## pieces and misses keep random rows; embedding learning rate x{scale:g}"
+    )
 
 
 @hookimpl

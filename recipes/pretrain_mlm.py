@@ -8,7 +8,8 @@
 --text-from takes a .txt file (one document per non-empty line), a folder of .txt files (one document each),
 or the livedoor archive, of which only the training split's article bodies are used (split as the livedoor
 task splits, same --split-seed). From scratch, the vocabulary (MeCab unidic-lite words + WordPiece) is built
-from the text; --base continues a given masked LM (or causal LM with --causal) with its own tokenizer.
+from the text (with --init-vectors, plus the table's frequent words, their embeddings starting from its vectors);
+--base continues a given masked LM (or causal LM with --causal) with its own tokenizer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from mikiwame.framework.errors import MikiwameError
+from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.pretraining import (
     PretrainingBudget,
@@ -32,7 +33,8 @@ from mikiwame.framework.pretraining import (
 )
 from mikiwame.plugins.livedoor_bodies import training_bodies
 from mikiwame.plugins.prompting import load_language_model
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer, words_with_vectors
+from mikiwame.plugins.word_vectors import VECTOR_STD_FACTOR, initialise_embeddings
 
 
 def read_texts(path: Path, split_seed: int) -> tuple[list[str], dict]:
@@ -60,6 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--causal", action="store_true", help="a GPT-2-style causal LM instead of a masked LM")
     p.add_argument("--base", help="continue this model (hub id or directory) instead of starting from scratch")
     p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument(
+        "--init-vectors",
+        help="from scratch: start the word embeddings from pre-trained vectors (ja-ginza, needs "
+        "pip install 'mikiwame[vectors]'; or a word2vec text file), as --model tiny --init-vectors does",
+    )
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--heads", type=int, default=4)
@@ -77,19 +84,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     accelerator = Accelerator()
+    vectors = None
     try:
         texts, sources = [], []
         for path in args.text_from:
             found, record = read_texts(path, args.split_seed)
             texts += found
             sources.append(record)
+        if args.base and args.init_vectors:
+            raise ConfigError("--init-vectors starts a model from scratch", fix="drop --base or --init-vectors")
         if args.base:
             model, tokenizer = load_language_model(args.base, "causal" if args.causal else "masked", "--base")
         else:
-            tokenizer = japanese_tokenizer(build_vocabulary(texts, args.vocab_size))
+            extra = words_with_vectors(args.init_vectors) if args.init_vectors else []
+            tokenizer = japanese_tokenizer(build_vocabulary(texts, args.vocab_size, extra))
             model = build_language_model(
                 tokenizer, args.causal, args.hidden, args.layers, args.heads, args.block_size, args.seed
             )
+            if args.init_vectors:
+                std = model.config.initializer_range * VECTOR_STD_FACTOR
+                vectors = initialise_embeddings(model.get_input_embeddings(), tokenizer.vocab, args.init_vectors, std)
     except MikiwameError as err:
         print(f"mikiwame: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -107,6 +121,7 @@ def main(argv: list[str] | None = None) -> Path:
         record = {
             "objective": "causal LM" if args.causal else f"masked LM, whole-word masking p={args.mask_probability}",
             "base": args.base or "from scratch",
+            "word_vectors": vectors,
             "sources": sources,
             "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "text_from"},
         }

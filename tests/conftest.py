@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +61,21 @@ def labelled_rows(per_label: int = 12) -> list[tuple[str, str]]:
         for i in range(per_label):
             rows.append((f"{sentences[i % len(sentences)]}({i + 1}件目)", label))
     return rows
+
+
+def write_vector_table(path: Path, texts: Iterable[str], dim: int = 16, seed: int = 0) -> Path:
+    """A word2vec text file standing in for pre-trained vectors (no download in tests): a seeded random vector
+    for every MeCab word of `texts`, most frequent first as such files are sorted."""
+    from mikiwame.plugins.tiny_model import mecab_words
+
+    words = mecab_words()
+    counts = Counter(w for text in texts for w in words.tokenize(text))
+    rng = np.random.default_rng(seed)
+    lines = [f"{len(counts)} {dim}"]
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(" ".join([word, *(f"{x:.6f}" for x in rng.standard_normal(dim))]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _subprocess(command: list[str], env: dict[str, str] | None, cwd: Path | None) -> subprocess.CompletedProcess:

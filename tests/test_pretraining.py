@@ -16,6 +16,8 @@ from transformers import AutoModelForCausalLM
 from mikiwame.framework.pretraining import IGNORE, WholeWordMasker, corpus_blocks
 from mikiwame.plugins.tiny_model import japanese_tokenizer
 
+from .conftest import write_vector_table
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MIKIWAME_SHARED_DATA", REPO.parent / "shared" / "data"))
 LIVEDOOR = SHARED / "livedoor" / "ldcc-20140209.tar.gz"
@@ -91,6 +93,14 @@ def test_pretrained_directory_fine_tunes_with_model_dir(tmp_path):
     run_dir = next((tmp_path / "runs").iterdir())
     info = json.loads((run_dir / "model_info.json").read_text())
     assert info["pretrained"] is True and info["peft"] == "lora" and info["vocabulary"] == record_vocab(mlm)
+
+
+@pytest.mark.slow
+def test_pretraining_can_start_from_word_vectors(tmp_path):
+    table = write_vector_table(tmp_path / "vectors.txt", TEXTS, dim=8)
+    mlm = _pretrain(tmp_path, "--init-vectors", str(table))
+    vectors = json.loads((mlm / "pretraining.json").read_text())["word_vectors"]
+    assert vectors["name"] == str(table) and vectors["initialised"] > 0
 
 
 def record_vocab(directory: Path) -> int:

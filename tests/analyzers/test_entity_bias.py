@@ -17,6 +17,7 @@ from mikiwame.framework.runner import run
 from mikiwame.plugins.entities import LISTS, load_entity_lists, mask_entities, swap
 from mikiwame.plugins.entity_bias import compare_mitigations
 
+from ..conftest import write_vector_table
 from .conftest import tiny_config, write_tsv
 
 BIASED = "山田太郎"
@@ -100,6 +101,17 @@ def test_gazetteer_wins_and_a_swap_touches_only_the_span():
 
 
 def test_planted_entity_flips_and_the_identity_control_is_exactly_zero(biased):
+    assert_planted_entity_flips(biased)
+
+
+def test_the_plant_is_found_in_a_model_whose_embeddings_start_from_word_vectors(tmp_path):
+    table = write_vector_table(tmp_path / "vectors.txt", [r["text"] for r in entity_rows()])
+    run_dir = _run(tmp_path, init_vectors=str(table), embedding_lr_scale=1.0)
+    assert json.loads((run_dir / "model_info.json").read_text())["initialisation"]["word_vectors"]["initialised"] > 0
+    assert_planted_entity_flips(_analysis(run_dir))
+
+
+def assert_planted_entity_flips(biased: dict) -> None:
     assert _row(biased, BIASED)["flip_rate"]["rate"] >= 0.5
     assert _row(biased, BIASED)["pushes"] == "economy"
     identity = biased["identity_control"]

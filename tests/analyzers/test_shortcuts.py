@@ -16,6 +16,7 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 from mikiwame.plugins.shortcuts import MIN_FLIP_RATE
 
+from ..conftest import write_vector_table
 from .conftest import read_headlines, tiny_config, write_tsv
 
 PLANT = "猫"
@@ -37,9 +38,12 @@ def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
     return rows
 
 
-def _run(root: Path, planted: bool) -> Path:
+def _run(root: Path, planted: bool, **options) -> Path:
     data = write_tsv(shortcut_rows(planted), root / "data.tsv")
-    return run(tiny_config(root / "runs", data=str(data), epochs=6, train_size=None, lr=3e-3, analyze=["shortcuts"]))
+    config = tiny_config(
+        root / "runs", data=str(data), epochs=6, train_size=None, lr=3e-3, analyze=["shortcuts"], options=options
+    )
+    return run(config)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,17 @@ def test_the_plant_meets_the_issue_conditions():
 
 
 def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_what_it_pulled(planted_shortcut_run):
-    result = _result(planted_shortcut_run)
+    assert_plant_found(_result(planted_shortcut_run))
+
+
+def test_the_plant_is_found_in_a_model_whose_embeddings_start_from_word_vectors(tmp_path):
+    table = write_vector_table(tmp_path / "vectors.txt", [r["text"] for r in shortcut_rows(True)])
+    run_dir = _run(tmp_path, planted=True, init_vectors=str(table), embedding_lr_scale=0.5)
+    assert json.loads((run_dir / "model_info.json").read_text())["initialisation"]["word_vectors"]["initialised"] > 0
+    assert_plant_found(_result(run_dir))
+
+
+def assert_plant_found(result: dict) -> None:
     top = result["candidates"][0]
     assert (top["unit"], top["label"]) == (PLANT, PLANT_LABEL)
     assert top["flagged"] and [c["unit"] for c in result["flagged"]] == [PLANT]
