@@ -1,15 +1,16 @@
-"""`shortcuts`: words the saved model leans on that carry the label in the training data, proven by deletion.
+"""`shortcuts`: units the saved model leans on that carry the label in the training data, proven by deletion.
 
-Three pieces of evidence, each measured on the evaluation texts (validation and test; the training texts when a
-run has none), must agree before a word is flagged (docs/shortcuts.md states the rule):
-1. attribution: integrated gradients (or gradient × input) of the predicted class logit, summed from word
-   pieces into MeCab words and merged noun spans; a unit's *share* in a text is its attribution over the sum of
-   the absolute attributions of all pieces of that text. Mean share per (unit, predicted label), with a 95%
-   bootstrap interval and support (texts);
-2. label purity: the share of the training texts containing the unit that carry that label (as `token-stats`
-   counts it);
-3. faithfulness: deleting the unit from every text it pulled (predicted as the label, positive attribution)
-   flips that many predictions (Wilson interval), and lowers the predicted-class probability.
+Measured on the evaluation texts (validation and test; the training texts when a run has none); docs/shortcuts.md
+states the rule:
+1. units (plugins/shortcut_units.py): MeCab words, merged noun spans, bracketed segments and word n-grams;
+2. attribution proposes: integrated gradients (or gradient × input) of the predicted class logit, summed from
+   word pieces into units; a unit's *share* in a text is its attribution over the sum of the absolute
+   attributions of all pieces of that text. Mean share per (unit, predicted label), with a 95% bootstrap interval
+   and support (texts); pure pairs with a share worth testing are proposed;
+3. occlusion confirms (plugins/occlusion.py, the oracle's own test): deleting the unit from every text of its
+   support flips that many predictions (Wilson interval); with the unit's own training purity and support, the
+   oracle's rule decides, and overlapping flagged units are folded into the one that carries the effect.
+`--shortcuts-method occlusion` skips attribution and deletes every unit with enough support (the oracle).
 Per text, comprehensiveness (ferret's AOPC) deletes the top-1..k words and averages the probability drop,
 against a control that deletes as many random words.
 """
@@ -198,6 +199,7 @@ def find_shortcuts(
         | {"attribution_share": mean_interval(shares[pair], seed), "examples": _examples(held_out, pair, attributions)}
         for pair in tested
     ]
+    rows.sort(key=lambda r: (-r["attribution_share"]["mean"], r["unit"], r["label"]))
     flagged = _flag(rows, held_out, min_support)
     deltas = np.asarray([a.relative_delta for a in attributions]) if method == "ig" else np.empty(0)
     per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
