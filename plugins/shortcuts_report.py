@@ -50,7 +50,7 @@ def _format_evidence(c: dict[str, Any]) -> str:
         parts.append(f"in brackets {e['bracketed']:.0%}")
     parts.append(f"in {e['label_train_share']:.0%} of {c['label']} training texts")
     if c.get("folded"):
-        parts.append("folds " + " ".join(c["folded"]))
+        parts.append("folds " + ", ".join(c["folded"]))
     return "; ".join(p for p in parts if p)
 
 
