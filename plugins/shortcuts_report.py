@@ -83,7 +83,7 @@ def candidates_table(result: dict[str, Any]) -> Table:
     title, caption = _candidates_title(result)
     table = Table(title=title, title_justify="left", caption=caption)
     for column in CANDIDATE_COLUMNS:
-        table.add_column(column, justify="left" if column in ("unit", "label") else "right")
+        table.add_column(column, justify="left" if column in ("unit", "label", "format evidence") else "right")
     for c in result["candidates"]:
         table.add_row(
             Text("!", style="bold red") if c["flagged"] else "",
@@ -152,7 +152,7 @@ def shortcuts_html(result: dict[str, Any]) -> str:
         for c in result["candidates"]
     ]
     candidates = (
-        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS)))
+        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS) - 1))
         if rows
         else h.paragraph(f"{title}: no unit in at least {result['thresholds']['min_support']} texts", h.NOTE)
     )
