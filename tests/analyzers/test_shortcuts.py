@@ -69,7 +69,7 @@ def test_the_plant_meets_the_issue_conditions():
     assert {r["label"] for r in evaluation} == {r["label"] for r in train}
 
 
-def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_what_it_pulled(planted_shortcut_run):
+def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_its_texts(planted_shortcut_run):
     result = _result(planted_shortcut_run)
     top = result["candidates"][0]
     assert (top["unit"], top["label"]) == (PLANT, PLANT_LABEL)
