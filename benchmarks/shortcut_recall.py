@@ -73,7 +73,11 @@ def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> 
         "headlines": ("headlines", planted_headlines(work / "planted_headlines.tsv")),
     }[corpus]
     # the bundled set is small: the analyzer tests' settings, at which a tiny model learns it in a few epochs
-    small = {"lr": 3e-3, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 6} if corpus == "headlines" else {}
+    small = (
+        {"lr": 3e-3, "tiny_hidden": 32, "tiny_heads": 2, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 6}
+        if corpus == "headlines"
+        else {}
+    )
     return RunConfig(
         recipe="shortcut_recall",
         task=task,
@@ -173,9 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             )
     print("\n| corpus | base | seed | texts | oracle units | flagged | recall | precision | missed (flip ≥ 0.7) |")
     print("|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         if "seed" in r:
-            fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
             print(
                 f"| {r['corpus']} | {r['base']} | {r['seed']} | {r['n_texts']} | {r['n_reference']} | "
                 f"{r['n_flagged']} | {fmt(r['recall'])} | {fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(
                 f"| {r['corpus']} | {r['base']} | Jaccard over seeds, flagged (oracle) | | | | "
-                f"{r['jaccard']:.2f} ({r['oracle_jaccard']:.2f}) | | |"
+                f"{fmt(r['jaccard'])} ({fmt(r['oracle_jaccard'])}) | | |"
             )
     if args.output:
         args.output.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
