@@ -33,7 +33,7 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 
 from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
-from .shortcuts import _mean_interval, _wilson
+from .occlusion import mean_interval, wilson
 from .shortcuts_report import _interval
 
 NAME = "entity-bias"
@@ -88,10 +88,10 @@ def _summary(originals: np.ndarray, swapped: np.ndarray, unk: list[bool], seed: 
     failures = flips | (np.abs(delta) > INVARIANCE_THRESHOLD)
     return {
         "n": len(predicted),
-        "flip_rate": _wilson(int(flips.sum()), len(flips)),
-        "mean_abs_delta": _mean_interval(np.abs(delta).tolist(), seed),
+        "flip_rate": wilson(int(flips.sum()), len(flips)),
+        "mean_abs_delta": mean_interval(np.abs(delta).tolist(), seed),
         "max_abs_delta": float(np.abs(delta).max()) if len(delta) else None,
-        "invariance_failure_rate": _wilson(int(failures.sum()), len(failures)),
+        "invariance_failure_rate": wilson(int(failures.sum()), len(failures)),
         "unk_share": float(np.mean(unk)) if unk else 0.0,
     }
 
@@ -204,7 +204,7 @@ def _per_entity(items, owners, originals_all, predict, labels, seed) -> list[dic
                 "entity": entity,
                 "group": owners[js[0]][1],
                 "swaps": len(js),
-                "flip_rate": _wilson(int(flips.sum()), len(js)),
+                "flip_rate": wilson(int(flips.sum()), len(js)),
                 "gap": {label: float(g) for label, g in zip(labels, gap, strict=True)},
                 "pushes": labels[int(gap.argmax())],
             }

@@ -1,15 +1,16 @@
-"""`shortcuts`: words the saved model leans on that carry the label in the training data, proven by deletion.
+"""`shortcuts`: units the saved model leans on that carry the label in the training data, proven by deletion.
 
-Three pieces of evidence, each measured on the evaluation texts (validation and test; the training texts when a
-run has none), must agree before a word is flagged (docs/shortcuts.md states the rule):
-1. attribution: integrated gradients (or gradient × input) of the predicted class logit, summed from word
-   pieces into MeCab words and merged noun spans; a unit's *share* in a text is its attribution over the sum of
-   the absolute attributions of all pieces of that text. Mean share per (unit, predicted label), with a 95%
-   bootstrap interval and support (texts);
-2. label purity: the share of the training texts containing the unit that carry that label (as `token-stats`
-   counts it);
-3. faithfulness: deleting the unit from every text it pulled (predicted as the label, positive attribution)
-   flips that many predictions (Wilson interval), and lowers the predicted-class probability.
+Measured on the evaluation texts (validation and test; the training texts when a run has none); docs/shortcuts.md
+states the rule:
+1. units (plugins/shortcut_units.py): MeCab words, merged noun spans, bracketed segments and word n-grams;
+2. attribution proposes: integrated gradients (or gradient × input) of the predicted class logit, summed from
+   word pieces into units; a unit's *share* in a text is its attribution over the sum of the absolute
+   attributions of all pieces of that text. Mean share per (unit, predicted label), with a 95% bootstrap interval
+   and support (texts); pure pairs with a share worth testing are proposed;
+3. occlusion confirms (plugins/occlusion.py, the oracle's own test): deleting the unit from every text of its
+   support flips that many predictions (Wilson interval); with the unit's own training purity and support, the
+   oracle's rule decides, and overlapping flagged units are folded into the one that carries the effect.
+`--shortcuts-method occlusion` skips attribution and deletes every unit with enough support (the oracle).
 Per text, comprehensiveness (ferret's AOPC) deletes the top-1..k words and averages the probability drop,
 against a control that deletes as many random words.
 """
@@ -17,63 +18,47 @@ against a control that deletes as many random words.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
-from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, METHODS, BatchAttributor, TextAttribution
+from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
+from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.japanese import Span, located_words, normalise, unit_spans
 from mikiwame.framework.results import ReportSection, RunResults
 
+from .occlusion import (
+    MIN_FLIP_RATE,
+    MIN_PURITY,
+    MIN_SUPPORT,
+    HeldOut,
+    Pair,
+    TrainingUnits,
+    delete_spans,
+    fold,
+    mean_interval,
+    occlusion_oracle,
+    relied_on,
+)
+from .shortcut_units import TextUnits
 from .shortcuts_report import shortcuts_html, shortcuts_renderable
-from .token_stats import text_units
 
 NAME = "shortcuts"
-# The flagging rule. docs/shortcuts.md states these values and the tests use these very constants.
-MIN_SUPPORT = 10  # evaluation texts predicted as the label that contain the unit
-MIN_ATTRIBUTION_SHARE = 0.2  # mean share of the text's total |attribution| that goes to the unit
-MIN_PURITY = 0.8  # share of the training texts containing the unit that carry the label
-MIN_FLIP_RATE = 0.5  # share of the predictions the unit pulled that flip when it is deleted
-CANDIDATES = 15  # (unit, label) pairs, highest mean share first, that are tested by deletion
+METHODS = (*ATTRIBUTION_METHODS, "occlusion")
+# What attribution proposes to occlusion; the flagging rule itself (MIN_SUPPORT, MIN_PURITY, MIN_FLIP_RATE) is
+# the oracle's, in plugins/occlusion.py. docs/shortcuts.md states these values and the tests use these constants.
+MIN_PROPOSAL_SHARE = 0.05  # mean share of the text's total |attribution| a pure unit needs to be confirmed
+PROPOSALS = 60  # pure (unit, label) pairs, highest mean share first, confirmed by occlusion at most
+CANDIDATES = 15  # (unit, label) pairs, highest mean share first, shown and tested whatever their purity
 MIN_GOLD_SUPPORT = 3  # misclassified texts of one gold label containing the unit
 AOPC_K = 3  # comprehensiveness deletes the top 1..AOPC_K words of each text
 EXAMPLES = 3
 ATTRIBUTED_EXAMPLES = 12  # evaluation texts (errors first) saved with every word's share, for highlighting
 DEFAULT_STEPS = 32
 DEFAULT_MAX_TEXTS = 2000
-
-
-def _wilson(k: int, n: int) -> dict[str, Any]:
-    if n == 0:
-        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
-    ci = stats.binomtest(k, n).proportion_ci(method="wilson")
-    return {"k": k, "n": n, "rate": k / n, "low": float(ci.low), "high": float(ci.high)}
-
-
-def _mean_interval(values: list[float], seed: int) -> dict[str, Any]:
-    data = np.asarray(values, dtype=float)
-    if len(data) < 2 or np.ptp(data) == 0:
-        mean = float(data.mean()) if len(data) else None
-        return {"mean": mean, "low": mean, "high": mean, "n": len(data)}
-    ci = stats.bootstrap((data,), np.mean, n_resamples=999, method="percentile", random_state=seed)
-    return {
-        "mean": float(data.mean()),
-        "low": float(ci.confidence_interval.low),
-        "high": float(ci.confidence_interval.high),
-        "n": len(data),
-    }
-
-
-def delete_spans(text: str, spans: list[Span]) -> str:
-    """The text with the given character spans cut out (the rest untouched)."""
-    keep = [True] * len(text)
-    for s in spans:
-        keep[s.start : s.end] = [False] * (s.end - s.start)
-    return "".join(c for c, k in zip(text, keep, strict=True) if k)
 
 
 def unit_scores(text: str, attribution: TextAttribution, units: list[Span] | None = None) -> list[tuple[Span, float]]:
@@ -91,13 +76,58 @@ def word_shares(text: str, attribution: TextAttribution) -> list[list[float]]:
     return [[u.start, u.end, round(share, 4)] for u, share in unit_scores(text, attribution, spans)]
 
 
-def training_counts(texts: list[str], labels: list[str]) -> dict[str, Counter]:
-    counts: dict[str, Counter] = defaultdict(Counter)
-    for text, label in zip(texts, labels, strict=True):
-        for units in text_units(text).values():
-            for unit in units:
-                counts[unit][label] += 1
-    return counts
+def key_shares(attribution: TextAttribution, units: TextUnits) -> dict[str, float]:
+    """Each candidate unit of a text with its share of the text's attribution (all its occurrences together,
+    as deleting it deletes them all)."""
+    total = sum(abs(float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span) or 1.0
+    starts = [(span[0], float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span]
+    return {
+        key: sum(s for at, s in starts if any(u.start <= at < u.end for u in spans)) / total
+        for key, spans in units.items()
+    }
+
+
+def propose(
+    shares: dict[Pair, list[float]], training: TrainingUnits, min_support: int
+) -> tuple[list[Pair], list[Pair]]:
+    """What attribution asks occlusion to confirm: the CANDIDATES pairs with the highest mean share (shown in the
+    report whatever their purity), and every pure pair (purity ≥ MIN_PURITY) whose mean share reaches
+    MIN_PROPOSAL_SHARE, at most PROPOSALS of them. Both in order of mean share."""
+    supported = sorted(
+        (pair for pair, values in shares.items() if len(values) >= min_support),
+        key=lambda pair: (-float(np.mean(shares[pair])), pair),
+    )
+    pure = [
+        pair
+        for pair in supported
+        if training.purity(pair)[0] >= MIN_PURITY and float(np.mean(shares[pair])) >= MIN_PROPOSAL_SHARE
+    ]
+    return supported[:CANDIDATES], pure[:PROPOSALS]
+
+
+def _examples(held_out: HeldOut, pair: Pair, attributions: list[TextAttribution] | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "text": held_out.texts[i],
+            "spans": [[u.start, u.end] for u in held_out.units[i][pair[0]]],
+            "words": word_shares(held_out.texts[i], attributions[i]) if attributions else [],
+        }
+        for i in held_out.support[pair][:EXAMPLES]
+    ]
+
+
+def _flag(rows: list[dict[str, Any]], held_out: HeldOut, min_support: int) -> list[dict[str, Any]]:
+    """Marks the rows that meet the relied-on rule and stay after folding (`flagged`), and those folded into
+    another (`folded_into`); returns the flagged rows, each listing what was folded into it."""
+    kept = {(r["unit"], r["label"]): r for r in fold([r for r in rows if relied_on(r, min_support)], held_out)}
+    for row in rows:
+        stays = kept.get((row["unit"], row["label"]))
+        row["flagged"] = stays is not None
+        row["folded"] = stays["folded"] if stays else []
+        row["folded_into"] = next(
+            (k[0] for k, r in kept.items() if row["unit"] in r["folded"] and k[1] == row["label"]), None
+        )
+    return [r for r in rows if r["flagged"]]
 
 
 def find_shortcuts(
@@ -110,102 +140,77 @@ def find_shortcuts(
     n_steps: int = DEFAULT_STEPS,
     seed: int = 0,
     gold: list[str] | None = None,
+    min_support: int = MIN_SUPPORT,
 ) -> dict[str, Any]:
     """The whole analysis on a predictor (`.attributor(...)`, `.labels`, `.probabilities(texts)`); with
-    the texts' `gold` labels, the misclassified texts are also attributed to their gold class."""
+    the texts' `gold` labels, the misclassified texts are also attributed to their gold class.
+
+    `ig`/`gxi`: attribution proposes (unit, label) pairs, occlusion confirms them; `occlusion`: the exhaustive
+    oracle, every pair with enough support deleted (no attribution, no comprehensiveness)."""
+    held_out = HeldOut.predict(predictor, texts)
+    training = TrainingUnits(train_texts, train_labels)
     labels = predictor.labels
-    probs = predictor.probabilities(texts).numpy()
-    predicted = probs.argmax(-1)
-    attributor = predictor.attributor(method=method, n_steps=n_steps)
-    attributions = attributor.attribute(texts, [int(p) for p in predicted])
-    per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
-
-    shares: dict[tuple[str, str], list[float]] = defaultdict(list)
-    pulled: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, units in enumerate(per_text):
-        best: dict[str, float] = {}
-        for unit, share in units:
-            key = normalise(unit.text)
-            best[key] = max(best.get(key, -np.inf), share)
-        for key, share in best.items():
-            pair = (key, labels[predicted[i]])
-            shares[pair].append(share)
-            if share > 0:
-                pulled[pair].append(i)
-    counts = training_counts(train_texts, train_labels)
-    ranked = sorted(
-        (pair for pair, values in shares.items() if len(values) >= MIN_SUPPORT),
-        key=lambda pair: (-float(np.mean(shares[pair])), pair),
-    )[:CANDIDATES]
-
-    deleted_texts: list[str] = []
-    jobs: list[tuple[tuple[str, str], int]] = []
-    for pair in ranked:
-        for i in pulled[pair]:
-            spans = [u for u, _ in per_text[i] if normalise(u.text) == pair[0]]
-            deleted_texts.append(delete_spans(texts[i], spans))
-            jobs.append((pair, i))
-    after = predictor.probabilities(deleted_texts).numpy() if deleted_texts else np.empty((0, len(labels)))
-    flips: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    drops: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for (pair, i), p in zip(jobs, after, strict=True):
-        flips[pair].append(bool(p.argmax() != predicted[i]))
-        drops[pair].append(float(probs[i, predicted[i]] - p[predicted[i]]))
-
-    candidates = []
-    for pair in ranked:
-        unit, label = pair
-        train = counts.get(unit, Counter())
-        n_train = sum(train.values())
-        purity = train[label] / n_train if n_train else 0.0
-        share = _mean_interval(shares[pair], seed)
-        flip = _wilson(sum(flips[pair]), len(flips[pair]))
-        flagged = (
-            len(shares[pair]) >= MIN_SUPPORT
-            and share["mean"] >= MIN_ATTRIBUTION_SHARE
-            and purity >= MIN_PURITY
-            and (flip["rate"] or 0.0) >= MIN_FLIP_RATE
-        )
-        examples = [
-            {
-                "text": texts[i],
-                "spans": [[u.start, u.end] for u, _ in per_text[i] if normalise(u.text) == unit],
-                "words": word_shares(texts[i], attributions[i]),
-            }
-            for i in pulled[pair][:EXAMPLES]
-        ]
-        candidates.append(
-            {
-                "unit": unit,
-                "label": label,
-                "support": len(shares[pair]),
-                "attribution_share": share,
-                "train_count": n_train,
-                "train_purity": purity,
-                "deletion_flip_rate": flip,
-                "deletion_probability_drop": _mean_interval(drops[pair], seed),
-                "flagged": bool(flagged),
-                "examples": examples,
-            }
-        )
-    deltas = np.asarray([a.relative_delta for a in attributions]) if method == "ig" else np.empty(0)
-    return {
+    probs, predicted = held_out.probs, held_out.predicted
+    common = {
         "method": method,
-        "n_steps": n_steps,
         "n_texts": len(texts),
         "labels": labels,
         "thresholds": {
-            "min_support": MIN_SUPPORT,
-            "min_attribution_share": MIN_ATTRIBUTION_SHARE,
+            "min_support": min_support,
+            "min_attribution_share": MIN_PROPOSAL_SHARE,
             "min_purity": MIN_PURITY,
             "min_flip_rate": MIN_FLIP_RATE,
             "max_relative_delta": MAX_RELATIVE_DELTA,
         },
+    }
+    if method == "occlusion":
+        oracle = occlusion_oracle(predictor, held_out, training, min_support=min_support, seed=seed)
+        flagged = oracle.pop("relied_on")
+        for row in flagged:
+            row |= {
+                "flagged": True,
+                "attribution_share": None,
+                "examples": _examples(held_out, (row["unit"], row["label"]), None),
+            }
+        return (
+            common
+            | oracle
+            | {
+                "n_steps": None,
+                "convergence": None,
+                "comprehensiveness": None,
+                "against_gold": None,
+                "candidates": flagged,
+                "flagged": flagged,
+                "attributed_examples": [],
+            }
+        )
+    attributor = predictor.attributor(method=method, n_steps=n_steps)
+    attributions = attributor.attribute(texts, [int(p) for p in predicted])
+    shares: dict[Pair, list[float]] = defaultdict(list)
+    for i, attribution in enumerate(attributions):
+        for key, share in key_shares(attribution, held_out.units[i]).items():
+            shares[(key, labels[predicted[i]])].append(share)
+    shown, proposed = propose(shares, training, min_support)
+    tested = list(dict.fromkeys([*shown, *proposed]))
+    effects = held_out.occlude(predictor, tested, seed)
+    rows = [
+        training.describe(pair, held_out, effects[pair])
+        | {"attribution_share": mean_interval(shares[pair], seed), "examples": _examples(held_out, pair, attributions)}
+        for pair in tested
+    ]
+    rows.sort(key=lambda r: (-r["attribution_share"]["mean"], r["unit"], r["label"]))
+    flagged = _flag(rows, held_out, min_support)
+    deltas = np.asarray([a.relative_delta for a in attributions]) if method == "ig" else np.empty(0)
+    per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
+    return common | {
+        "n_steps": n_steps,
+        "n_units_tested": len(tested),
         "convergence": _convergence(deltas),
         "comprehensiveness": _aopc(predictor, texts, per_text, probs, predicted, seed),
         "against_gold": _against_gold(attributor, texts, gold, predicted, labels, seed) if gold else None,
-        "candidates": candidates,
-        "flagged": [c for c in candidates if c["flagged"]],
+        "candidates": [r for r in rows if r["flagged"] or (r["unit"], r["label"]) in shown],
+        "flagged": flagged,
         "attributed_examples": _attributed_examples(texts, attributions, probs, labels, gold),
     }
 
@@ -248,7 +253,7 @@ def _against_gold(
     return {
         "n_errors": len(wrong),
         "units": [
-            {"unit": u, "gold": g, "attribution_share": _mean_interval(shares[(u, g)], seed)}
+            {"unit": u, "gold": g, "attribution_share": mean_interval(shares[(u, g)], seed)}
             for u, g in ranked[:CANDIDATES]
         ],
     }
@@ -287,7 +292,7 @@ def _aopc(
     for (i, which), p in zip(owners, after, strict=True):
         drops[which][i].append(float(probs[i, predicted[i]] - p[predicted[i]]))
     return {
-        which: _mean_interval([float(np.mean(v)) for v in by_text.values()], seed) for which, by_text in drops.items()
+        which: mean_interval([float(np.mean(v)) for v in by_text.values()], seed) for which, by_text in drops.items()
     } | {"k": AOPC_K}
 
 
@@ -310,6 +315,7 @@ class ShortcutsAnalyzer:
             n_steps=int(context.options.get("shortcuts_steps") or DEFAULT_STEPS),
             seed=seed,
             gold=[e.label for e in evaluated],
+            min_support=int(context.options.get("shortcuts_min_support") or MIN_SUPPORT),
         )
         convergence = result["convergence"]
         result["warnings"] = (
@@ -337,7 +343,18 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
 @hookimpl
 def mikiwame_add_arguments(parser):
     group = parser.add_argument_group("shortcuts analyzer")
-    group.add_argument("--shortcuts-method", choices=METHODS, default="ig", help="ig (integrated gradients) or gxi")
+    group.add_argument(
+        "--shortcuts-method",
+        choices=METHODS,
+        default="ig",
+        help="ig (integrated gradients) or gxi proposes units that occlusion confirms; occlusion deletes every unit",
+    )
+    group.add_argument(
+        "--shortcuts-min-support",
+        type=int,
+        default=MIN_SUPPORT,
+        help="held-out texts predicted as the label that must contain a unit",
+    )
     group.add_argument("--shortcuts-steps", type=int, default=DEFAULT_STEPS, help="integration steps (ig)")
     group.add_argument(
         "--shortcuts-max-texts", type=int, default=DEFAULT_MAX_TEXTS, help="evaluation texts attributed at most"

@@ -26,19 +26,46 @@ def _interval(estimate: dict[str, Any], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(value)} [{fmt.format(estimate['low'])}, {fmt.format(estimate['high'])}]"
 
 
-CANDIDATE_COLUMNS = ("", "unit", "label", "support", "share [95%]", "purity (n train)", "flips k/n [95%]", "Δp")
+CANDIDATE_COLUMNS = (
+    "",
+    "unit",
+    "label",
+    "support",
+    "share [95%]",
+    "oracle flips k/n [95%]",
+    "Δp",
+    "purity (n train)",
+    "format evidence",
+)
+
+
+def _format_evidence(c: dict[str, Any]) -> str:
+    """Why the unit looks like a format artefact: its kind, usual place, bracketing, share of the label's
+    training texts, and what was folded into it."""
+    e = c.get("evidence")
+    if not e:
+        return ""
+    parts = [c.get("kind", ""), f"{e['place']} {e['position_regularity']:.0%}"]
+    if e["bracketed"]:
+        parts.append(f"in brackets {e['bracketed']:.0%}")
+    parts.append(f"in {e['label_train_share']:.0%} of {c['label']} training texts")
+    if c.get("folded"):
+        parts.append("folds " + ", ".join(c["folded"]))
+    return "; ".join(p for p in parts if p)
 
 
 def _candidate_cells(c: dict[str, Any]) -> list[str]:
-    """The table cells after the flag and unit columns."""
+    """The table cells after the flag and unit columns: the attribution share next to the oracle's flip rate
+    (deleting the unit from every text of its support)."""
     flip = c["deletion_flip_rate"]
     return [
         c["label"],
         str(c["support"]),
-        _interval(c["attribution_share"]),
-        f"{c['train_purity']:.2f} ({c['train_count']})",
+        _interval(c["attribution_share"]) if c.get("attribution_share") else "–",
         f"{flip['k']}/{flip['n']} " + _interval(flip),
         f"{c['deletion_probability_drop']['mean']:.2f}" if c["deletion_probability_drop"]["n"] else "–",
+        f"{c['train_purity']:.2f} ({c['train_count']})",
+        _format_evidence(c),
     ]
 
 
@@ -46,9 +73,9 @@ def _candidates_title(result: dict[str, Any]) -> tuple[str, str]:
     t = result["thresholds"]
     return (
         f"Units the model leans on most ({result['method']}, {result['n_texts']} evaluation texts)",
-        f"flagged (!) when support ≥ {t['min_support']}, attribution share ≥ {t['min_attribution_share']}, "
-        f"training purity ≥ {t['min_purity']} and deletion flip rate ≥ {t['min_flip_rate']}; "
-        "intervals are 95% (bootstrap / Wilson)",
+        f"flagged (!) when support ≥ {t['min_support']}, training purity of the unit ≥ {t['min_purity']} and "
+        f"the oracle's deletion flip rate ≥ {t['min_flip_rate']} (overlapping units folded into one); "
+        f"attribution proposes units with share ≥ {t['min_attribution_share']}; intervals are 95% (bootstrap / Wilson)",
     )
 
 
@@ -56,7 +83,7 @@ def candidates_table(result: dict[str, Any]) -> Table:
     title, caption = _candidates_title(result)
     table = Table(title=title, title_justify="left", caption=caption)
     for column in CANDIDATE_COLUMNS:
-        table.add_column(column, justify="left" if column in ("unit", "label") else "right")
+        table.add_column(column, justify="left" if column in ("unit", "label", "format evidence") else "right")
     for c in result["candidates"]:
         table.add_row(
             Text("!", style="bold red") if c["flagged"] else "",
@@ -70,7 +97,7 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
     """Comprehensiveness against its control, and completeness of the integrated gradients."""
     lines = []
     aopc = result["comprehensiveness"]
-    if aopc["top"]["n"]:
+    if aopc and aopc["top"]["n"]:
         lines.append(
             f"comprehensiveness AOPC (top 1..{aopc['k']} words deleted): {_interval(aopc['top'])}; "
             f"random words deleted (control): {_interval(aopc['random'])}; n={aopc['top']['n']} texts"
@@ -87,11 +114,13 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
 
 def _evidence(c: dict[str, Any]) -> str:
     flip = c["deletion_flip_rate"]
+    share = c.get("attribution_share")
+    taken = f"it takes {share['mean']:.0%} of the attribution in" if share else "it is in"
+    evidence = _format_evidence(c)
     return (
         f"shortcut {c['unit']!r} → {c['label']}: {c['train_purity']:.0%} of its {c['train_count']} "
-        f"training texts are {c['label']}; it takes {c['attribution_share']['mean']:.0%} of the "
-        f"attribution in {c['support']} texts; deleting it flips {flip['k']} of {flip['n']} "
-        "predictions it pulled"
+        f"training texts are {c['label']}; {taken} {c['support']} texts; deleting it flips {flip['k']} of "
+        f"those {flip['n']} predictions (oracle)" + (f"; {evidence}" if evidence else "")
     )
 
 
@@ -123,7 +152,7 @@ def shortcuts_html(result: dict[str, Any]) -> str:
         for c in result["candidates"]
     ]
     candidates = (
-        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS)))
+        h.table(CANDIDATE_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, len(CANDIDATE_COLUMNS) - 1))
         if rows
         else h.paragraph(f"{title}: no unit in at least {result['thresholds']['min_support']} texts", h.NOTE)
     )

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mikiwame.framework.analysis import run_analyzers
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
+from mikiwame.plugins.occlusion import judge
 from mikiwame.plugins.shortcuts import MIN_FLIP_RATE
 
 from ..conftest import write_vector_table
@@ -70,7 +73,7 @@ def test_the_plant_meets_the_issue_conditions():
     assert {r["label"] for r in evaluation} == {r["label"] for r in train}
 
 
-def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_what_it_pulled(planted_shortcut_run):
+def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_its_texts(planted_shortcut_run):
     assert_plant_found(_result(planted_shortcut_run))
 
 
@@ -125,6 +128,25 @@ def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shor
     out = capsys.readouterr().out
     assert "Units the model leans on most" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
     assert "comprehensiveness AOPC" in out and "completeness" in out
+    assert "oracle flips" in out and "predictions (oracle)" in out  # the oracle's flip rate beside the share
+
+
+def _oracle(run_dir: Path, tmp_path: Path) -> dict:
+    copy = shutil.copytree(run_dir, tmp_path / run_dir.name)
+    return run_analyzers(build_plugin_set(), copy, ["shortcuts"], {"shortcuts_method": "occlusion"})["shortcuts"]
+
+
+def test_the_occlusion_oracle_finds_the_plant_alone_and_the_detector_agrees_with_it(
+    planted_shortcut_run, clean_run, tmp_path
+):
+    detector = _result(planted_shortcut_run)
+    oracle = _oracle(planted_shortcut_run, tmp_path)
+    assert [(r["unit"], r["label"]) for r in oracle["flagged"]] == [(PLANT, PLANT_LABEL)]
+    assert oracle["n_units_tested"] >= len(detector["candidates"])  # every unit with enough support is deleted
+    scores = judge(detector["flagged"], oracle["flagged"])
+    assert scores["recall"] == scores["precision"] == 1.0
+    assert oracle["flagged"][0]["deletion_flip_rate"] == detector["flagged"][0]["deletion_flip_rate"]
+    assert _oracle(clean_run, tmp_path)["flagged"] == []  # the control: nothing relied on without the plant
 
 
 def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():

@@ -1,0 +1,197 @@
+"""The `shortcuts` detector judged by the occlusion oracle: recall and precision of the units the model really
+relies on, and how stable the flagged set is across training seeds.
+
+    python benchmarks/shortcut_recall.py                                   # 3 corpora x 3 seeds, tiny from scratch
+    python benchmarks/shortcut_recall.py --corpora livedoor --seeds 1 2 3 --base runs/livedoor-mlm
+
+For each corpus and seed a tiny model is fine-tuned with the recipe defaults (1,000 training texts, 8 epochs),
+then on its held-out texts the oracle deletes every unit with enough support (plugins/occlusion.py) and the
+default detector (integrated gradients proposes, occlusion confirms) flags what it flags. The reference is the
+oracle's relied-on units (flip rate ≥ 0.5, support ≥ 10, purity ≥ 0.8, overlapping units folded). Per row:
+recall, precision, the oracle units the detector missed, and those with flip rate ≥ 0.7 it missed (the goal: none);
+per corpus, the mean pairwise Jaccard index of the flagged sets over the seeds (and of the oracle's sets: what
+varies with the seed is the model), and the units whose oracle flip
+rate reached 0.7 in some seed but that are not flagged in every seed (with the counts of seeds: a model trained
+with another seed may not lean on the unit at all, which the oracle column tells).
+
+Corpora: livedoor titles and JRTE pn from ../shared/data (or --data / MIKIWAME_SHARED_DATA), read in place; and
+the bundled headlines with a series tag planted the way livedoor has them (`planted_headlines`), since the
+clean bundled set is too small for any unit to reach the support.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from corpora import REPO, shared_data
+
+from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.config import RunConfig
+from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.results import RunResults
+from mikiwame.framework.runner import run
+from mikiwame.plugins.occlusion import HeldOut, TrainingUnits, judge, occlusion_oracle
+from mikiwame.plugins.shortcuts import DEFAULT_MAX_TEXTS, find_shortcuts
+
+HEADLINES = REPO / "data" / "headlines" / "headlines.tsv"
+TAG, TAG_LABEL = "【話題】", "economy"  # planted at the end of most economy headlines, its word 話題 elsewhere too
+
+
+def planted_headlines(path: Path, seed: int = 0) -> Path:
+    """The bundled headlines with a livedoor-like series tag: 【話題】 appended to 80% of one label's texts (in
+    every split, as a corpus artefact is), and the bare word 話題 put into 20% of the other labels' texts, so the
+    word alone is impure while the bracketed tag is pure."""
+    with HEADLINES.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    rng = random.Random(seed)
+    for r in rows:
+        if r["label"] == TAG_LABEL and rng.random() < 0.8:
+            r["text"] = f"{r['text']}{TAG}"
+        elif r["label"] != TAG_LABEL and rng.random() < 0.2:
+            r["text"] = f"話題の{r['text']}"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> RunConfig:
+    """The recipe defaults (lora_headlines with --model tiny --train-size 1000 --epochs 8) for one corpus; all 468
+    training headlines of the bundled set."""
+    task, path = {
+        "livedoor": ("livedoor", data / "livedoor" / "ldcc-20140209.tar.gz"),
+        "jrte-pn": ("jrte-pn", data / "jrte" / "pn.tsv"),
+        "headlines": ("headlines", planted_headlines(work / "planted_headlines.tsv")),
+    }[corpus]
+    # the bundled set is small: smaller batches (more steps) at a learning rate a tiny model learns it with
+    small = (
+        {"lr": 1e-3, "batch_size": 8, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 8}
+        if corpus == "headlines"
+        else {}
+    )
+    return RunConfig(
+        recipe="shortcut_recall",
+        task=task,
+        data=str(path),
+        model=base,
+        peft="auto",
+        train_size=None if corpus == "headlines" else 1000,
+        epochs=small.pop("epochs", 8),
+        patience=3,
+        seed=seed,
+        output_dir=str(work / "runs"),
+        **small,
+    )
+
+
+def measure(run_dir: Path, seed: int) -> dict:
+    """The oracle and the default detector on one finished run's held-out texts, and the detector's score."""
+    context = AnalysisContext(RunResults.load(run_dir), build_plugin_set(), {})
+    evaluated = context.held_out_examples(DEFAULT_MAX_TEXTS)
+    train = context.task_data.split("train")
+    texts = [e.text for e in evaluated]
+    started = time.perf_counter()
+    held_out = HeldOut.predict(context.predictor, texts)
+    training = TrainingUnits([e.text for e in train], [e.label for e in train])
+    oracle = occlusion_oracle(context.predictor, held_out, training, seed=seed)
+    oracle_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    detected = find_shortcuts(
+        context.predictor,
+        texts,
+        [e.text for e in train],
+        [e.label for e in train],
+        seed=seed,
+        gold=[e.label for e in evaluated],
+    )
+    return {
+        "run": str(run_dir),
+        "n_texts": len(texts),
+        "oracle_seconds": round(oracle_seconds, 1),
+        "detector_seconds": round(time.perf_counter() - started, 1),
+        "oracle": [(r["unit"], r["label"], r["deletion_flip_rate"]["rate"]) for r in oracle["relied_on"]],
+        "flagged": [(r["unit"], r["label"]) for r in detected["flagged"]],
+        **judge(detected["flagged"], oracle["relied_on"]),
+    }
+
+
+def jaccard(sets: list[set]) -> float | None:
+    """Mean pairwise Jaccard index of the flagged sets (None with fewer than two)."""
+    pairs = [len(a & b) / len(a | b) if a | b else 1.0 for a, b in itertools.combinations(sets, 2)]
+    return sum(pairs) / len(pairs) if pairs else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpora", nargs="+", default=["headlines", "livedoor", "jrte-pn"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--base", default="tiny", help="tiny (from scratch) or a pre-trained base (recipes/pretrain_mlm.py)")
+    p.add_argument("--data", help="the shared corpora folder (default ../shared/data)")
+    p.add_argument("--output", type=Path, help="write every row as JSON here")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = shared_data(args.data) if set(args.corpora) - {"headlines"} else REPO
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for corpus in args.corpora:
+            flagged, found, strong = [], [], []
+            for seed in args.seeds:
+                work = Path(tmp) / f"{corpus}-{seed}"
+                work.mkdir()
+                row = {"corpus": corpus, "seed": seed, "base": args.base}
+                row |= measure(run(corpus_config(corpus, data, work, seed, args.base)), seed)
+                rows.append(row)
+                flagged.append({tuple(f) for f in row["flagged"]})
+                found.append({(u, label) for u, label, _ in row["oracle"]})
+                strong.append({(u, label) for u, label, rate in row["oracle"] if rate >= 0.7})
+                print(json.dumps({k: v for k, v in row.items() if k != "run"}, ensure_ascii=False), flush=True)
+            unstable = [
+                (unit, sum(unit in f for f in flagged), sum(unit in s for s in strong))
+                for unit in sorted(set().union(*strong))
+                if not all(unit in f for f in flagged)
+            ]
+            rows.append(
+                {
+                    "corpus": corpus,
+                    "base": args.base,
+                    "jaccard": jaccard(flagged),
+                    "oracle_jaccard": jaccard(found),
+                    "strong_unstable": unstable,
+                }
+            )
+            print(
+                f"{corpus}: flagged-set Jaccard over seeds {args.seeds}: {rows[-1]['jaccard']} (the oracle's sets: "
+                f"{rows[-1]['oracle_jaccard']}); units with oracle flip "
+                f"≥ 0.7 in some seed not flagged in every seed (unit, seeds flagged, seeds ≥ 0.7): {unstable}",
+                flush=True,
+            )
+    print("\n| corpus | base | seed | texts | oracle units | flagged | recall | precision | missed (flip ≥ 0.7) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in rows:
+        if "seed" in r:
+            print(
+                f"| {r['corpus']} | {r['base']} | {r['seed']} | {r['n_texts']} | {r['n_reference']} | "
+                f"{r['n_flagged']} | {fmt(r['recall'])} | {fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
+            )
+        else:
+            print(
+                f"| {r['corpus']} | {r['base']} | Jaccard over seeds, flagged (oracle) | | | | "
+                f"{fmt(r['jaccard'])} ({fmt(r['oracle_jaccard'])}) | | |"
+            )
+    if args.output:
+        args.output.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
