@@ -74,7 +74,14 @@ class LengthGroupedBatches(Sampler[list[int]]):
         effective = self.batch_size * self.num_processes * self.accumulation
         if not self.shuffle:
             order = sorted(range(n), key=lambda i: -self.lengths[i])
-            return [order[i : i + effective] for i in range(0, n, effective)]
+            batches = [order[i : i + effective] for i in range(0, n, effective)]
+            # A short last batch is filled with its own shortest text: Accelerate would complete it with the
+            # longest texts, padding it further and changing its floats on 2 processes but not on 1. The
+            # duplicates are dropped after gathering, by index.
+            if batches and len(batches[-1]) % self.batch_size:
+                last = batches[-1]
+                last += [last[-1]] * (self.batch_size - len(last) % self.batch_size)
+            return batches
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(n, generator=g).tolist()
         sort_window = effective * self.groups_per_sort

@@ -168,7 +168,9 @@ def predict_batches(accelerator: Accelerator, model: Any, loader: DataLoader, n:
             index, labels = batch.pop("index"), batch.pop("labels")
             logits = model(**batch).logits.float()
             losses = F.cross_entropy(logits, labels, reduction="none")
-            parts.append(acc.gather_for_metrics((index, labels, logits, losses)))
+            # Not gather_for_metrics: its cut of the last batch assumes Accelerate's own padding; every batch
+            # here is full (LengthGroupedBatches) and duplicates are dropped by index below.
+            parts.append(acc.gather((index, labels, logits, losses)))
     index, labels, logits, losses = (torch.cat(t).cpu() for t in zip(*parts, strict=True))
     order = np.argsort(index.numpy(), kind="stable")
     index_sorted = index.numpy()[order]
