@@ -16,7 +16,8 @@ from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
-from mikiwame.plugins.occlusion import judge
+from mikiwame.plugins.occlusion import MIN_PURITY, MIN_SUPPORT, judge
+from mikiwame.plugins.shortcut_units import text_units, training_counts
 from mikiwame.plugins.shortcuts import MIN_FLIP_RATE
 
 from ..conftest import write_vector_table
@@ -94,6 +95,21 @@ def assert_plant_found(result: dict) -> None:
     aopc = result["comprehensiveness"]
     assert aopc["top"]["low"] > aopc["random"]["high"]
     assert result["against_gold"]["units"][0]["unit"] == PLANT  # in the errors, the plant argues against gold
+
+
+def test_the_control_data_holds_no_unit_the_rule_could_flag():
+    """Why the control below is a true null whatever the seed, thread count or library version: no unit of the
+    unplanted headlines is pure in training and present in MIN_SUPPORT held-out texts, so no prediction of any
+    model can give it the support a flag needs (the old word-level rule had no such guarantee)."""
+    rows = shortcut_rows(planted=False)
+    train = [r for r in rows if r["split"] == "train"]
+    counts = training_counts([r["text"] for r in train], [r["label"] for r in train])
+    held_out = [unit for r in rows if r["split"] != "train" for unit in text_units(r["text"])]
+    pure = {u for u, c in counts.items() if c.most_common(1)[0][1] / sum(c.values()) >= MIN_PURITY}
+    reachable = {u: held_out.count(u) for u in pure if held_out.count(u) >= MIN_SUPPORT}
+    assert reachable == {}
+    planted = shortcut_rows(planted=True)
+    assert sum(PLANT in unit for r in planted if r["split"] != "train" for unit in text_units(r["text"])) >= MIN_SUPPORT
 
 
 def test_nothing_is_flagged_without_the_plant(clean_run):
