@@ -17,6 +17,8 @@ from typing import Any
 
 from rich.console import Console
 
+from .rundir import inside
+
 #: CSS class → what a cell or paragraph means; the reporter's stylesheet gives each a colour
 GOOD, BAD, NOTE, WARNING = "good", "bad", "note", "warning"
 RICH_WIDTH = 120
@@ -81,8 +83,11 @@ def paragraph(text: Any, cls: str | None = None) -> Html:
     return tag("p", text, cls)
 
 
-def image(path: Path, alt: str) -> Html:
-    """The PNG embedded as a data URL, so the page stands alone; a note where the run has no such file."""
+def image(run_dir: Path, relative: str | Path, alt: str) -> Html:
+    """The run's PNG at `relative` embedded as a data URL, so the page stands alone; a note where the run has
+    no such file. The path comes from the run's own JSON: one that leaves the run is refused, or a received
+    run could make its report embed any file the reader can read."""
+    path = inside(run_dir, relative, "the figure")
     if not path.is_file():
         return paragraph(f"(figure {path.name} is missing from the run directory)", NOTE)
     data = base64.b64encode(path.read_bytes()).decode("ascii")

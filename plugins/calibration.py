@@ -172,7 +172,7 @@ def calibration_html(results: RunResults, result: dict[str, Any]) -> str:
             for cells, gap in reliability_rows(s)
         ]
         tables.append(h.table(RELIABILITY_COLUMNS, rows, f"{title}; {caption}", numeric=range(5)))
-    return h.join([*tables, h.image(results.directory / result["figure"], "reliability diagram")])
+    return h.join([*tables, h.image(results.directory, result["figure"], "reliability diagram")])
 
 
 @hookimpl

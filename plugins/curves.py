@@ -179,7 +179,7 @@ def curves_html(results: RunResults, result: dict[str, Any]) -> str:
     )
     if len(result["runs"]) > 1:
         parts.append(h.rich_html(comparison_table(result["runs"])))
-    parts.append(h.image(results.directory / result["figure"], "learning curves"))
+    parts.append(h.image(results.directory, result["figure"], "learning curves"))
     return h.join(parts)
 
 

@@ -236,7 +236,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             lambda: confusion_html(
                 after,
                 f"Confusion matrix, {split} split (rows: gold)",
-                h.image(results.directory / "plots" / "confusion_matrix.png", "confusion matrix"),
+                h.image(results.directory, "plots/confusion_matrix.png", "confusion matrix"),
             ),
         ),
     ]

@@ -206,7 +206,7 @@ def token_stats_html(results: RunResults, result: dict[str, Any]) -> str:
         for row, _, cells in top_rows(result)
     ]
     parts = [h.table(TOP_COLUMNS, rows, f"{title}; {caption}", numeric=range(3, 7))]
-    parts.append(h.image(results.directory / result["figure"], "word-label heat map"))
+    parts.append(h.image(results.directory, result["figure"], "word-label heat map"))
     parts += [h.paragraph(f"warning: {w}", h.WARNING) for w in result["warnings"]]
     return h.join(parts)
 

@@ -38,18 +38,22 @@ FOLDS = 5
 class MeanWordVectors:
     """Text -> the L2-normalised mean vector of its MeCab words that the table has (zeros when it has none).
     Words are looked up once (and cached on disk by word_vectors); `known` holds every word seen so far, with
-    None for a miss, and is what a saved model keeps."""
+    None for a miss, and is what a saved model keeps. A loaded model is `frozen`: a word it never saw is a miss,
+    so a run directory predicts alike on any machine and never reads the table path it records."""
 
-    def __init__(self, table: str, known: dict[str, np.ndarray | None] | None = None) -> None:
+    def __init__(self, table: str, known: dict[str, np.ndarray | None] | None = None, *, frozen: bool = False) -> None:
         self.table = table
         self.known: dict[str, np.ndarray | None] = dict(known or {})
+        self.frozen = frozen
         self.words = MecabWords()
         self.source: dict[str, str] = {}
 
     def transform(self, texts: list[str]) -> np.ndarray:
         tokenized = [self.words(text) for text in texts]
         new = sorted({w for words in tokenized for w in words} - self.known.keys())
-        if new:
+        if new and self.frozen:
+            self.known.update(dict.fromkeys(new))
+        elif new:
             looked_up = word_vectors(self.table, new)
             self.source = looked_up.source
             for word, vector, how in zip(new, looked_up.vectors, looked_up.found_by, strict=True):
@@ -150,13 +154,13 @@ class VectorsLogisticRegression:
             known: dict[str, np.ndarray | None] = dict(zip(record["words"], arrays["word_vectors"], strict=True))
             if arrays["coef"].shape[1] != len(arrays["idf"]) + arrays["word_vectors"].shape[1]:
                 raise ValueError("coefficients, vocabulary and vectors differ in size")
+            known.update(dict.fromkeys(record["missing"]))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ModelError(
                 f"the vectors-lr model in {directory} cannot be read ({err})",
                 fix="re-run the recipe with --config RUN_DIR/config.json to refit it",
             ) from None
-        known.update(dict.fromkeys(record["missing"]))
-        model.mean = MeanWordVectors(record["table"], known)
+        model.mean = MeanWordVectors(record["table"], known, frozen=True)
         model.mean.source = record["source"]
         lr = LogisticRegression(C=record["C"], class_weight=record["class_weight"], random_state=record["seed"])
         lr.coef_, lr.intercept_, lr.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]

@@ -178,6 +178,23 @@ def test_a_plots_symlink_to_a_secret_is_not_embedded(tiny_run, tmp_path):
     assert not report.exists() or "VE9QLVNFQ1JFVC1WQUxVRQ" not in report.read_text()  # base64 of the secret
 
 
+@pytest.mark.parametrize("figure", ["absolute", "../../secret.png"])
+def test_a_figure_path_written_in_an_analysis_cannot_embed_a_secret(tiny_run, tmp_path, figure):
+    secret = tmp_path / "secret.png"
+    secret.write_text("TOP-SECRET-VALUE")
+    received = copy_run(tiny_run, tmp_path)
+    assert run_cli("analyze", str(received), "calibration", cwd=tmp_path).returncode == 0
+    analysis = received / "analyses" / "calibration.json"
+    result = json.loads(analysis.read_text())
+    result["figure"] = str(secret) if figure == "absolute" else figure
+    analysis.write_text(json.dumps(result))
+    done = run_cli("report", str(received), "--format", "html", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "outside the run directory" in done.stderr
+    report = received / "report.html"
+    assert not report.exists() or "VE9QLVNFQ1JFVC1WQUxVRQ" not in report.read_text()  # base64 of the secret
+
+
 def test_an_analyses_symlink_cannot_make_analyzers_write_outside(tiny_run, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
