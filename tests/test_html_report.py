@@ -121,7 +121,9 @@ def test_analyzer_sections_escape_data_and_box_a_flagged_shortcut(analysed_run, 
     hostile = '<script>alert("x")</script> & 円'
     errors_path = run_dir / "analyses" / "errors.json"
     errors = json.loads(errors_path.read_text(encoding="utf-8"))
-    next(iter(errors["errors"].values()))["pairs"][0]["examples"][0]["text"] = hostile
+    # The first split with a failure: a run that fits its training split has none there.
+    pair = next(p for split in errors["errors"].values() for p in split["pairs"] if p["examples"])
+    pair["examples"][0]["text"] = hostile
     errors_path.write_text(json.dumps(errors, ensure_ascii=False), encoding="utf-8")
     shortcuts_path = run_dir / "analyses" / "shortcuts.json"
     shortcuts = json.loads(shortcuts_path.read_text(encoding="utf-8"))
