@@ -60,7 +60,7 @@ def benchmark_texts(n: int) -> list[str]:
 
 def tiny_model(texts: list[str], hidden: int, layers: int):
     data = TaskData("bench", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "bench")
-    config = RunConfig(tiny_hidden=hidden, tiny_layers=layers, tiny_heads=2, tiny_vocab_size=4000, max_length=128)
+    config = RunConfig.of(tiny_hidden=hidden, tiny_layers=layers, tiny_heads=2, tiny_vocab_size=4000, max_length=128)
     loaded = TinySource().load(config, data)
     return loaded.model.eval(), loaded.tokenizer
 

@@ -78,7 +78,7 @@ def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> 
         if corpus == "headlines"
         else {}
     )
-    return RunConfig(
+    return RunConfig.of(
         recipe="shortcut_recall",
         task=task,
         data=str(path),

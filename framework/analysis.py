@@ -102,7 +102,7 @@ def run_analyzers(
     `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given."""
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
     results = RunResults.load(run_dir)
-    config = RunConfig.load(results.directory / "config.json")
+    config = RunConfig.load(results.directory / "config.json", plugins.option_types())
     accelerator = accelerator or inference_accelerator(config, device, mixed_precision)
     context = AnalysisContext(results, plugins, options or {}, accelerator)
     check_gradients(plugins, context, analyzers)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from .config import MIXED_PRECISION
 from .errors import MikiwameError
+from .options import CommandLine
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
@@ -90,7 +91,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     plugins = build_plugin_set()
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
-    options = {dest: getattr(args, dest) for dest in args.plugin_dests}
+    options = {dest: getattr(args, dest, default) for dest, default in args.plugin_defaults.items()}
     run_dir = require_finished(Path(args.run_dir))
     with quiet_transformers():
         run_analyzers(plugins, run_dir, names, options, device=args.device, mixed_precision=args.mixed_precision)
@@ -129,10 +130,10 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     analyze.add_argument("run_dir")
     analyze.add_argument("analyzers", help="comma-separated analyzer names (see `mikiwame plugins`)")
     add_inference_arguments(analyze)
-    core = {a.dest for a in analyze._actions}
+    command_line = CommandLine(analyze)
     if plugins is not None:
-        plugins.hook.mikiwame_add_arguments(parser=analyze)
-    analyze.set_defaults(func=cmd_analyze, plugin_dests=[a.dest for a in analyze._actions if a.dest not in core])
+        plugins.add_options(command_line)
+    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults)
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument(

@@ -3,18 +3,17 @@ and loadable again so that `--config RUN_DIR/config.json` reproduces the run."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
-import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .options import check_types, has_type, option, type_name
 
 DEFAULT_MODEL = "cl-tohoku/bert-base-japanese-v3"
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -22,61 +21,73 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 
 @dataclass
 class RunConfig:
+    """The core's options; plugins' own live in `options` (framework/options.py)."""
+
     recipe: str = "run"
     # task and data
-    task: str = "headlines"
-    data: str | None = None
-    train_size: int | None = None
-    class_weights: str = "none"
-    strict: bool = False
+    task: str = option("headlines", "task plugin name (see `mikiwame plugins`)", group="task and data")
+    data: str | None = option(None, "path to the task's data (task-specific)", group="task and data")
+    train_size: int | None = option(None, "stratified, seeded subsample of the training split", group="task and data")
+    class_weights: str = option("none", "loss weights per label", choices=("none", "balanced"), group="task and data")
+    strict: bool = option(False, "treat data-check warnings (leakage across splits) as errors", group="task and data")
     # model
-    model: str = DEFAULT_MODEL
-    no_fallback: bool = False
-    max_length: int = 128
-    tiny_layers: int = 2
-    tiny_hidden: int = 128
-    tiny_heads: int = 4
-    tiny_vocab_size: int = 8000
+    model: str = option(DEFAULT_MODEL, "hub id, local directory, or a model plugin name", group="model")
+    no_fallback: bool = option(
+        False, "fail instead of falling back to the offline model when the hub is unreachable", group="model"
+    )
+    max_length: int = option(128, "tokens per text; longer texts are truncated", group="model")
     # PEFT
-    peft: str = "lora"
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
-    merge: bool = False
+    peft: str = option(
+        "auto", "PEFT method plugin name; auto: what the model source suggests", group="parameter-efficient fine-tuning"
+    )
+    merge: bool = option(
+        False, "also export the adapter merged into a plain transformers model", group="parameter-efficient fine-tuning"
+    )
     # training
-    epochs: int = 5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    lr: float | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
-    patience: int = 2
-    dropout: float | None = None
-    seed: int = 42
-    save_every: int | None = None
-    eval_every: int | None = None
-    track_train: bool = False
-    keep_checkpoints: int = 1
-    resume: str | None = None
-    report_to: list[str] = field(default_factory=list)
+    epochs: int = option(5, "passes over the training split", group="training")
+    batch_size: int = option(16, "per process", group="training")
+    eval_batch_size: int = option(64, "per process, in evaluation", group="training")
+    lr: float | None = option(None, "default: the PEFT method's own", group="training")
+    weight_decay: float = option(0.01, "AdamW weight decay", group="training")
+    warmup_ratio: float = option(0.1, "share of the steps with a rising learning rate", group="training")
+    grad_accum: int = option(1, "micro-batches per optimizer step", group="training")
+    max_grad_norm: float = option(1.0, "gradient clipping", group="training")
+    mixed_precision: str = option("no", "autocast precision", choices=MIXED_PRECISION, group="training")
+    patience: int = option(2, "early stopping: evaluations without a new best validation loss", group="training")
+    dropout: float | None = option(None, "override the model's dropout", group="training")
+    seed: int = option(42, "seeds data order, initialisation and sampling", group="training")
+    save_every: int | None = option(None, "checkpoint every N optimizer steps (default: each epoch)", group="training")
+    eval_every: int | None = option(
+        None,
+        "also evaluate on validation every N optimizer steps (learning curves; early stopping stays per epoch)",
+        group="training",
+    )
+    track_train: bool = option(
+        False,
+        "predict the training set after each epoch (train_dynamics.json: which examples are learned late)",
+        group="training",
+    )
+    keep_checkpoints: int = option(1, "checkpoints kept on disk", group="training")
+    resume: str | None = option(None, "checkpoint directory to continue from", group="training")
+    report_to: list[str] = option([], "Accelerate trackers, comma-separated, e.g. tensorboard", group="training")
     # output
-    output_dir: str = "runs"
-    analyze: list[str] = field(default_factory=list)
+    output_dir: str = option("runs", "where run directories are written", group="output")
+    analyze: list[str] = option([], "comma-separated analyzer names", group="output")
     options: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, **values: Any) -> RunConfig:
+        """A config from keyword values, the plugins' options among them (`RunConfig.of(model="tiny",
+        tiny_hidden=32)`): what is not a core field goes into `options`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        options = {**values.pop("options", {}), **{k: values.pop(k) for k in list(values) if k not in known}}
+        return cls(**values, options=options)
+
     def validate(self) -> None:
-        positive = (
-            *("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints", "lora_r"),
-            *("tiny_layers", "tiny_hidden", "tiny_heads", "tiny_vocab_size"),
-        )
-        for name in positive:
+        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "warmup_ratio", "max_grad_norm", "lora_dropout", "dropout"):
+        for name in ("lr", "weight_decay", "warmup_ratio", "max_grad_norm", "dropout"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ConfigError(
@@ -99,12 +110,7 @@ class RunConfig:
             raise ConfigError(f"--max-grad-norm must be positive, got {self.max_grad_norm}")
         if not 0 <= self.warmup_ratio <= 1:
             raise ConfigError(f"--warmup-ratio must be between 0 and 1, got {self.warmup_ratio}")
-        for name in ("dropout", "lora_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} is a probability of dropping a unit: it must be in [0, 1), got {value}"
-                )
+        check_probability("--dropout", self.dropout)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,199 +122,49 @@ class RunConfig:
         path.write_text(json.dumps(values, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> RunConfig:
-        """A saved config, each value checked against the field's type, so a hand-edited or received file
-        fails here with its key named, not deep inside training."""
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"config file {path} does not exist", fix="give the config.json of a run directory"
-            ) from None
-        except IsADirectoryError:
-            raise ConfigError(f"config file {path} is a directory", fix="give the config.json inside it") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"config file {path} is not UTF-8 text", fix="give the config.json of a run") from None
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"{path}: a config is a JSON object of option names, not a {type(values).__name__}",
-                fix='write {"epochs": 3, ...} as a run\'s config.json has it',
-            )
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
+    def load(cls, path: Path, option_types: Mapping[str, Any] | None = None) -> RunConfig:
+        """A saved config, each value checked against its type (the core's fields, and the plugins' options in
+        `option_types`), so a hand-edited or received file fails here with its key named, not deep inside
+        training. A key of a plugin's options found at the top level (where configs before plugins declared
+        their options kept them, e.g. the tiny model's sizes) is moved into `options`."""
+        values = _read_json_object(path)
+        known = {f.name for f in dataclasses.fields(cls)}
+        option_types = option_types or {}
+        moved = {k: values.pop(k) for k in list(values) if k not in known and k in option_types}
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown config keys {', '.join(unknown)}")
         hints = typing.get_type_hints(cls)
         for key, value in values.items():
-            if not _has_type(value, hints[key]):
+            if not has_type(value, hints[key]):
                 raise ConfigError(
-                    f"{path}: {key!r} is {json.dumps(value, ensure_ascii=False)}, but must be {_type_name(hints[key])}",
+                    f"{path}: {key!r} is {json.dumps(value, ensure_ascii=False)}, but must be {type_name(hints[key])}",
                     fix=f"write it like its default: {json.dumps(getattr(cls(), key), ensure_ascii=False)}",
                 )
+        values["options"] = {**moved, **values.get("options", {})}
+        check_types(values["options"], option_types, f"{path}: options")
         return cls(**values)
 
 
-TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", fix="give the config.json of a run directory") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory", fix="give the config.json inside it") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text", fix="give the config.json of a run") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: a config is a JSON object of option names, not a {type(values).__name__}",
+            fix='write {"epochs": 3, ...} as a run\'s config.json has it',
+        )
+    return values
 
 
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
-    if typing.get_origin(hint) is list:
-        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ')}s"
-    return TYPE_NAMES.get(hint, "a JSON object")
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    """JSON values against the dataclass' hints: int, float (an int is fine), str, bool, None, list[str], dict."""
-    if hint is Any:
-        return True
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        return any(_has_type(value, arg) for arg in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if origin is list:
-        return isinstance(value, list) and all(_has_type(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    return isinstance(value, hint)
-
-
-def _csv_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def build_parser(description: str, defaults: RunConfig) -> argparse.ArgumentParser:
-    """The options every recipe shares; plugins add their own through the `add_arguments` hook."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", type=Path, help="start from a saved config.json (a run's); other options override it")
-    d = p.add_argument_group("task and data")
-    d.add_argument("--task", default=defaults.task, help="task plugin name (see `mikiwame plugins`)")
-    d.add_argument("--data", default=defaults.data, help="path to the task's data (task-specific)")
-    d.add_argument(
-        "--train-size", type=int, default=defaults.train_size, help="stratified, seeded subsample of the training split"
-    )
-    d.add_argument("--class-weights", default=defaults.class_weights, choices=["none", "balanced"])
-    d.add_argument(
-        "--strict",
-        action="store_true",
-        default=defaults.strict,
-        help="treat data-check warnings (leakage across splits) as errors",
-    )
-    m = p.add_argument_group("model")
-    m.add_argument("--model", default=defaults.model, help="hub id, local directory, or a model plugin name (tiny)")
-    m.add_argument(
-        "--no-fallback",
-        action="store_true",
-        default=defaults.no_fallback,
-        help="fail instead of falling back to the tiny model when the hub is unreachable",
-    )
-    m.add_argument("--max-length", type=int, default=defaults.max_length)
-    m.add_argument("--tiny-layers", type=int, default=defaults.tiny_layers)
-    m.add_argument("--tiny-hidden", type=int, default=defaults.tiny_hidden)
-    m.add_argument("--tiny-heads", type=int, default=defaults.tiny_heads)
-    m.add_argument("--tiny-vocab-size", type=int, default=defaults.tiny_vocab_size)
-    f = p.add_argument_group("parameter-efficient fine-tuning")
-    f.add_argument("--peft", default=defaults.peft, help="PEFT method plugin name (lora, full, ...)")
-    f.add_argument("--lora-r", type=int, default=defaults.lora_r)
-    f.add_argument("--lora-alpha", type=int, default=defaults.lora_alpha)
-    f.add_argument("--lora-dropout", type=float, default=defaults.lora_dropout)
-    f.add_argument(
-        "--lora-targets", type=_csv_list, default=defaults.lora_targets, help="comma-separated module name patterns"
-    )
-    f.add_argument(
-        "--merge",
-        action="store_true",
-        default=defaults.merge,
-        help="also export the adapter merged into a plain transformers model",
-    )
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=defaults.epochs)
-    t.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process")
-    t.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
-    t.add_argument("--lr", type=float, default=defaults.lr, help="default: the PEFT method's own")
-    t.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    t.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
-    t.add_argument("--grad-accum", type=int, default=defaults.grad_accum)
-    t.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm)
-    t.add_argument("--mixed-precision", default=defaults.mixed_precision, choices=list(MIXED_PRECISION))
-    t.add_argument(
-        "--patience",
-        type=int,
-        default=defaults.patience,
-        help="early stopping: evaluations without a new best validation loss",
-    )
-    t.add_argument("--dropout", type=float, default=defaults.dropout, help="override the model's dropout")
-    t.add_argument("--seed", type=int, default=defaults.seed)
-    t.add_argument(
-        "--save-every",
-        type=int,
-        default=defaults.save_every,
-        help="checkpoint every N optimizer steps (default: each epoch)",
-    )
-    t.add_argument(
-        "--eval-every",
-        type=int,
-        default=defaults.eval_every,
-        help="also evaluate on validation every N optimizer steps (learning curves; early stopping stays per epoch)",
-    )
-    t.add_argument(
-        "--track-train",
-        action="store_true",
-        default=defaults.track_train,
-        help="predict the training set after each epoch (train_dynamics.json: which examples are learned late)",
-    )
-    t.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
-    t.add_argument("--resume", default=defaults.resume, help="checkpoint directory to continue from")
-    t.add_argument(
-        "--report-to", type=_csv_list, default=defaults.report_to, help="Accelerate trackers, e.g. tensorboard"
-    )
-    o = p.add_argument_group("output")
-    o.add_argument("--output-dir", default=defaults.output_dir)
-    o.add_argument("--analyze", type=_csv_list, default=defaults.analyze, help="comma-separated analyzer names")
-    return p
-
-
-def config_from_args(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None, recipe: str, plugin_dests: Sequence[str]
-) -> RunConfig:
-    """Defaults < saved config (--config) < options given on the command line."""
-    args = parser.parse_args(argv)
-    base = RunConfig.load(args.config) if args.config else RunConfig()
-    given = {k: v for k, v in vars(args).items() if k != "config"}
-    explicit = explicit_dests(parser, argv)
-    values = base.to_dict()
-    for dest, value in given.items():
-        if dest in plugin_dests:
-            if dest in explicit or dest not in values["options"]:
-                values["options"][dest] = value
-        elif args.config is None or dest in explicit:
-            values[dest] = value
-    values["recipe"] = recipe
-    config = RunConfig(**values)
-    config.validate()
-    return config
-
-
-def explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
-    """Which options the user typed, found by re-parsing with every default suppressed."""
-    probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            kwargs: dict[str, Any] = {"dest": action.dest}
-            if isinstance(action, argparse._StoreTrueAction):
-                kwargs["action"] = "store_true"
-            else:
-                kwargs["nargs"] = action.nargs
-            probe.add_argument(*action.option_strings, **kwargs)
-    known, _ = probe.parse_known_args(argv)
-    return set(vars(known))
+def check_probability(flag: str, value: float | None) -> None:
+    if value is not None and not 0 <= value < 1:
+        raise ConfigError(f"{flag} is a probability of dropping a unit: it must be in [0, 1), got {value}")

@@ -181,8 +181,19 @@ def predict_batches(accelerator: Accelerator, model: Any, loader: DataLoader, n:
     return Predictions(labels[keep].numpy(), probabilities.argmax(-1), probabilities, losses[keep].numpy())
 
 
+@dataclass
+class Fitted:
+    """What `Engine.fit` hands back: evaluations before and after, every split's predictions, the training."""
+
+    before: dict[str, dict[str, Any]]
+    after: dict[str, dict[str, Any]]
+    predictions: dict[str, Predictions]
+    progress: TrainingProgress
+
+
 class Engine:
-    """Trains one model on one split and evaluates it on others; `evaluate` hooks each result."""
+    """Trains one model on one split and evaluates it on others; every engine moment is a hook call made here
+    (`before_train`, `on_step_end`, `on_evaluate`, `after_train`)."""
 
     def __init__(
         self,
@@ -207,14 +218,7 @@ class Engine:
         self.checkpoint_dir = checkpoint_dir
         self.identity = identity
         self.progress = TrainingProgress()
-        acc, seed = accelerator, config.seed
-
-        def loader(data: EncodedTexts, batch_size: int, shuffle: bool, accumulation: int) -> DataLoader:
-            return length_grouped_loader(
-                data, tokenizer, batch_size, acc.num_processes, shuffle=shuffle, accumulation=accumulation, seed=seed
-            )
-
-        train = splits.get("train")
+        acc = accelerator
         hold_frozen_linears_in(model, config.mixed_precision)
         if acc.device.type == "cpu":  # CUDA's dropout draws from a fast counter-based generator already
             use_fast_dropout(model)
@@ -223,6 +227,25 @@ class Engine:
             lr=lr,
             fused=True,  # one kernel for all parameters, as the Trainer's default adamw_torch_fused
         )
+        self._prepare(model, optimizer, tokenizer, splits)
+        self.class_weights = class_weights.to(acc.device) if class_weights is not None else None
+        self.last_finite_loss: tuple[int, float] | None = None
+        if acc.distributed_type == DistributedType.FSDP and checkpoint_dir is not None:
+            self._refuse_fsdp_checkpoints()
+
+    def _prepare(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokenizer: Any, splits: dict[str, EncodedTexts]
+    ) -> None:
+        """Loaders, the model and optimizer on the accelerator, and the schedule over the whole training."""
+        acc, config = self.accelerator, self.config
+
+        def loader(data: EncodedTexts, batch_size: int, shuffle: bool, accumulation: int) -> DataLoader:
+            return length_grouped_loader(
+                data, tokenizer, batch_size, acc.num_processes, shuffle=shuffle, accumulation=accumulation,
+                seed=config.seed,
+            )  # fmt: skip
+
+        train = splits.get("train")
         eval_loaders = {name: loader(data, config.eval_batch_size, False, 1) for name, data in splits.items()}
         train_loader = loader(train, config.batch_size, True, config.grad_accum) if train is not None else None
         prepared = acc.prepare(model, optimizer, *([train_loader] if train_loader else []), *eval_loaders.values())
@@ -244,18 +267,39 @@ class Engine:
             optimizer, int(config.warmup_ratio * self.total_steps), max(self.total_steps, 1)
         )
         self.scheduler = acc.prepare(scheduler)
-        self.class_weights = class_weights.to(acc.device) if class_weights is not None else None
-        self.last_finite_loss: tuple[int, float] | None = None
-        if acc.distributed_type == DistributedType.FSDP and checkpoint_dir is not None:
-            # Sharded parameters and optimizer states are not what framework/checkpoint.py writes.
-            if config.save_every or config.resume:
-                raise ConfigError(
-                    "--save-every and --resume are not supported under FSDP",
-                    fix="checkpoint with DDP (accelerate launch --multi_gpu) or train without them",
-                )
-            self.checkpoint_dir = None
-            if acc.is_main_process:
-                print("mikiwame: under FSDP this run writes no checkpoints (docs/reliability.md)", file=sys.stderr)
+
+    def _refuse_fsdp_checkpoints(self) -> None:
+        """Sharded parameters and optimizer states are not what framework/checkpoint.py writes."""
+        if self.config.save_every or self.config.resume:
+            raise ConfigError(
+                "--save-every and --resume are not supported under FSDP",
+                fix="checkpoint with DDP (accelerate launch --multi_gpu) or train without them",
+            )
+        self.checkpoint_dir = None
+        if self.accelerator.is_main_process:
+            print("mikiwame: under FSDP this run writes no checkpoints (docs/reliability.md)", file=sys.stderr)
+
+    # ---------------------------------------------------------------- the whole fit
+    def fit(
+        self,
+        summarize: Callable[[Predictions], dict],
+        summarize_quickly: Callable[[Predictions], dict],
+        resume: str | None = None,
+    ) -> Fitted:
+        """`before_train`, the evaluation before fine-tuning, training (`summarize_quickly`: per-epoch figures
+        without intervals), the evaluation after, and the predictions of every split."""
+        self.hooks.mikiwame_before_train(run=self.run)
+        evaluated = [s for s in ("validation", "test") if s in self.eval_loaders]
+        before = {s: self.evaluate(s, "before", None, summarize)[1] for s in evaluated}
+        progress = self.train(summarize_quickly, resume=resume)
+        after: dict[str, dict[str, Any]] = {}
+        predictions: dict[str, Predictions] = {}
+        for split in self.eval_loaders:
+            if split in evaluated:
+                predictions[split], after[split] = self.evaluate(split, "after", None, summarize)
+            else:
+                predictions[split] = self.predict(split)
+        return Fitted(before, after, predictions, progress)
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:

@@ -48,10 +48,21 @@ def mikiwame_register_reporters(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def mikiwame_options() -> type | None:
+    """Called when a recipe builds its command line, for `mikiwame analyze` and when a saved config is read.
+    Return a dataclass of this plugin's options (fields made with `framework.options.option`: default, help,
+    choices): each field becomes `--field-name` on every recipe, its value is saved with the run in
+    `config.options`, checked against the field's type when a config is read back, and read typed with
+    `read_options(YourOptions, config.options)` (analyzers: `context.options`). Names are shared by all plugins:
+    prefix them with the plugin's (`--shortcuts-steps`). A `validate()` method on the dataclass is called on
+    every parse."""
+
+
+@hookspec
 def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Called when a recipe builds its command line, and for `mikiwame analyze`. Add options with
-    `parser.add_argument`; in a recipe their values are stored in `config.options[dest]` and saved with the run;
-    analyzers read them from `context.options[dest]` either way."""
+    """For what a dataclass field cannot say (`count`, `store_const`, `append`, ...): called after the typed
+    options are added, with a parser that records each option's default. Values are stored in
+    `config.options[dest]` like typed options'; prefer `mikiwame_options`."""
 
 
 @hookspec

@@ -1,5 +1,6 @@
-"""Choosing the model a run uses: a registered model source by name, else a hub id or local directory,
-with a fast offline check and a loud fall-back to the tiny model when the hub cannot be reached."""
+"""Choosing the model a run uses: a registered model source by name, else the source that loads any model name
+(hub id or local directory), with a fast offline check and a loud fall-back to the model that source names
+when the hub cannot be reached."""
 
 from __future__ import annotations
 
@@ -16,9 +17,6 @@ from .config import RunConfig
 from .errors import ModelError
 from .task import TaskData
 
-HUB_SOURCE = "transformers"
-FALLBACK_SOURCE = "tiny"
-
 # Pre-training data of hub models we describe correctly (from their model cards).
 _V3 = "CC-100 (Japanese) + Japanese Wikipedia (2023-01-02); MeCab/UniDic-lite"
 KNOWN_MODELS = {
@@ -31,7 +29,12 @@ KNOWN_MODELS = {
 
 
 class ModelUnavailable(Exception):
-    """Raised by a model source when the model cannot be had here (offline and not cached)."""
+    """Raised by a model source when the model cannot be had here (offline and not cached); `fallback` names
+    the registered source that stands in (unless --no-fallback)."""
+
+    def __init__(self, reason: str, fallback: str):
+        super().__init__(reason)
+        self.fallback = fallback
 
 
 @dataclass
@@ -51,9 +54,16 @@ class LoadedModel:
     initialisation: dict[str, Any] = field(default_factory=dict)
     # Learning-rate multipliers by parameter-name fragment (see Engine), e.g. slower pre-initialised embeddings.
     lr_scales: dict[str, float] = field(default_factory=dict)
+    # What `--peft auto` means for this model, and the sentence that says why when it is not the obvious choice.
+    auto_peft: str | None = None
+    auto_peft_reason: str = ""
+    # The hub id a saved run names as its base instead of copying the base's weights (None: a local model).
+    hub_id: str | None = None
 
 
 class ModelSource(Protocol):
+    """`loads_any_model = True` marks the one source that loads every `--model` no source is named after."""
+
     name: str
     description: str
 
@@ -73,9 +83,18 @@ def hub_reachable() -> bool:
     return True
 
 
+def model_source(plugins: Any, model: str) -> ModelSource:
+    """The source named `model`, else the one that loads any model name."""
+    if model in plugins.models:
+        return plugins.models.get(model, option="--model")
+    for entry in plugins.models:
+        if getattr(entry.item, "loads_any_model", False):
+            return entry.item
+    raise ModelError(f"no model source is named {model!r}, and none loads hub ids or directories", where="--model")
+
+
 def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
-    name = config.model if config.model in plugins.models else HUB_SOURCE
-    source = plugins.models.get(name, option="--model")
+    source = model_source(plugins, config.model)
     try:
         loaded = source.load(config, task)
     except ModelUnavailable as err:
@@ -85,7 +104,7 @@ def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
                 where="--model",
                 fix="give a local model directory, run where the hub is reachable, or drop --no-fallback",
             ) from None
-        loaded = plugins.models.get(FALLBACK_SOURCE).load(config, task)
+        loaded = plugins.models.get(err.fallback).load(config, task)
         loaded.fallback, loaded.fallback_reason = True, str(err)
     loaded.requested = config.model
     if config.dropout is not None and isinstance(loaded, LoadedModel):

@@ -11,13 +11,14 @@ import importlib
 import importlib.metadata
 import os
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from .options import CommandLine, add_options, field_types
 from .registry import Registry
 
 DEFAULT_PLUGINS = (
@@ -84,6 +85,29 @@ class PluginSet:
             return self.__dict__["registries"][kind]
         except KeyError:
             raise AttributeError(kind) from None
+
+    def option_classes(self) -> list[tuple[str, type]]:
+        """(plugin name, options dataclass) of every plugin that declares typed options."""
+        return [
+            (impl.plugin_name, declared)
+            for impl in self.pm.hook.mikiwame_options.get_hookimpls()
+            if (declared := impl.function()) is not None
+        ]
+
+    def option_types(self) -> dict[str, Any]:
+        """Option name -> type, over every plugin's options: what a saved config's `options` are checked against."""
+        return {name: hint for _, cls in self.option_classes() for name, hint in field_types(cls).items()}
+
+    def add_options(self, command_line: CommandLine, defaults: Mapping[str, Any] | None = None) -> list[str]:
+        """Every plugin's typed options, then the free-form ones of `mikiwame_add_arguments`, on a recipe's
+        command line or `mikiwame analyze`; returns the names added (stored in `config.options`)."""
+
+        def add(parser: Any) -> None:
+            for name, cls in self.option_classes():
+                add_options(parser, cls, name, defaults)
+            self.hook.mikiwame_add_arguments(parser=parser)
+
+        return command_line.dests_added_by(add)
 
     def registered_by(self) -> dict[str, dict[str, list[str]]]:
         """plugin name -> kind -> names it registered; what `mikiwame plugins` prints."""

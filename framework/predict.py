@@ -92,7 +92,7 @@ class RunPredictor:
         record = read_method_file(model_dir)
         self.method: str = record["method"]
         self.labels: list[str] = record["labels"]
-        self.config = RunConfig.load(run_dir / "config.json")
+        self.config = RunConfig.load(run_dir / "config.json", plugins.option_types())
         self.max_length = self.config.max_length
         self.classifier = self.model = self.tokenizer = None
         self.base: str | None = None

@@ -2,14 +2,56 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 from .checkpoint import complete_checkpoint
-from .config import RunConfig, build_parser, config_from_args, explicit_dests
+from .config import RunConfig
 from .errors import MikiwameError
+from .options import CommandLine, add_options, read_options
 from .plugins import PluginSet, build_plugin_set
 from .runner import run_guarded, user_errors_exit
+
+
+def build_command_line(
+    description: str, defaults: RunConfig, plugins: PluginSet, own: Sequence[tuple[str, type]] = ()
+) -> tuple[CommandLine, list[str]]:
+    """The one command line of every recipe: `--config`, the core's options (RunConfig's fields, the recipe's
+    defaults), the plugins' and the recipe's `own` option groups. Returns it with the names stored in
+    `config.options` (all but the core's)."""
+    command_line = CommandLine(argparse.ArgumentParser(description=description))
+    command_line.parser.add_argument(
+        "--config", type=Path, help="start from a saved config.json (a run's); other options override it"
+    )
+    add_options(command_line.parser, RunConfig, "run", defaults.to_dict())
+    extra = plugins.add_options(command_line, defaults.options)
+    for title, cls in own:
+        extra += command_line.dests_added_by(lambda parser, cls=cls, title=title: add_options(parser, cls, title))
+    return command_line, extra
+
+
+def config_from_command_line(
+    command_line: CommandLine, extra: Sequence[str], argv: Sequence[str] | None, recipe: str, plugins: PluginSet
+) -> tuple[RunConfig, set[str]]:
+    """Defaults < saved config (--config) < options typed on the command line. Returns the config and the
+    names typed."""
+    parsed = command_line.parse(argv)
+    path = parsed.values.pop("config")
+    base = RunConfig.load(path, plugins.option_types()).to_dict() if path else None
+    values: dict = {"options": {}} if base is None else {**base, "options": dict(base["options"])}
+    for name, value in parsed.values.items():
+        if name in extra:
+            if base is None or name in parsed.explicit or name not in values["options"]:
+                values["options"][name] = value
+        elif base is None or name in parsed.explicit:
+            values[name] = value
+    values["recipe"] = recipe
+    config = RunConfig(**values)
+    config.validate()
+    for _, cls in plugins.option_classes():
+        read_options(cls, config.options)
+    return config, parsed.explicit
 
 
 def parse_config(
@@ -20,17 +62,14 @@ def parse_config(
     plugins: PluginSet | None = None,
 ) -> RunConfig:
     plugins = plugins or build_plugin_set()
-    parser = build_parser(description, defaults)
-    core = {a.dest for a in parser._actions}
-    plugins.hook.mikiwame_add_arguments(parser=parser)
-    plugin_dests = [a.dest for a in parser._actions if a.dest not in core]
-    config = config_from_args(parser, argv, recipe, plugin_dests)
+    command_line, extra = build_command_line(description, defaults, plugins)
+    config, explicit = config_from_command_line(command_line, extra, argv, recipe, plugins)
     if config.resume:
-        config = _resumed(config, explicit_dests(parser, argv), plugin_dests)
+        config = _resumed(config, explicit, extra, plugins)
     return config
 
 
-def _resumed(config: RunConfig, explicit: set[str], plugin_dests: Sequence[str]) -> RunConfig:
+def _resumed(config: RunConfig, explicit: set[str], plugin_dests: Sequence[str], plugins: PluginSet) -> RunConfig:
     """`--resume CHECKPOINT` continues with the config saved beside that checkpoint. An option given with it
     that differs from that config is refused rather than silently ignored (`--output-dir` may differ: it only
     says where the resumed run is written)."""
@@ -42,7 +81,7 @@ def _resumed(config: RunConfig, explicit: set[str], plugin_dests: Sequence[str])
             where="--resume",
             fix="give a folder like runs/.NAME.partial/checkpoints/step-000040",
         )
-    saved = RunConfig.load(saved_path)
+    saved = RunConfig.load(saved_path, plugins.option_types())
     given = set(saved.to_dict()) if "config" in explicit else explicit
     ours, theirs = config.to_dict(), saved.to_dict()
     conflicts = [

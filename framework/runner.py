@@ -68,28 +68,30 @@ class Run:
         return self.accelerator.is_main_process
 
 
-def resolve_peft(config: RunConfig, loaded: LoadedModel, notices: list[Notice]) -> str:
-    """`auto` is LoRA on a pre-trained base and full fine-tuning on random weights, where LoRA learns little."""
-    if config.peft == "auto":
-        if loaded.pretrained:
-            return "lora"
-        notices.append(
-            Notice(
-                "info",
-                "the base model has random weights, so this run uses full fine-tuning "
-                "(LoRA on a frozen random base learns little); --peft lora forces LoRA",
+def resolve_peft(config: RunConfig, loaded: LoadedModel, plugins: PluginSet, notices: list[Notice]) -> Any:
+    """`auto` is what the model's source suggests (e.g. LoRA on a pre-trained base, full fine-tuning on random
+    weights, where LoRA learns little); a method that freezes a random base is warned about."""
+    name = config.peft
+    if name == "auto":
+        if loaded.auto_peft is None:
+            raise ConfigError(
+                f"--peft auto: the model source {loaded.source!r} suggests no method",
+                where="--peft",
+                fix=f"name one: {', '.join(plugins.peft_methods.names())}",
             )
-        )
-        return "full"
-    if not loaded.pretrained and config.peft not in ("full",):
+        name = loaded.auto_peft
+        if loaded.auto_peft_reason:
+            notices.append(Notice("info", loaded.auto_peft_reason))
+    method = plugins.peft_methods.get(name, option="--peft")
+    if not loaded.pretrained and not getattr(method, "trains_every_weight", False) and config.peft != "auto":
         notices.append(
             Notice(
                 "warning",
-                f"--peft {config.peft} on a random-weight base: the frozen weights carry "
+                f"--peft {name} on a random-weight base: the frozen weights carry "
                 "no knowledge, expect accuracy far below full fine-tuning",
             )
         )
-    return config.peft
+    return method
 
 
 def encode(tokenizer: Any, data: TaskData, split: str, max_length: int) -> tuple[EncodedTexts, list[int]]:
@@ -136,40 +138,24 @@ def reporters_listening(plugins: PluginSet) -> Iterator[None]:
 
 
 def transform_data(plugins: PluginSet, config: RunConfig, data: TaskData) -> TaskData:
-    """Plugins' data steps (`mikiwame_transform_data`), chained in registration order."""
-    for impl in reversed(plugins.hook.mikiwame_transform_data.get_hookimpls()):
+    """Plugins' data steps (`mikiwame_transform_data`), chained in registration order (pluggy lists hook
+    implementations in that order, and would call them in the reverse)."""
+    for impl in plugins.hook.mikiwame_transform_data.get_hookimpls():
         data = impl.function(config=config, data=data) or data
     return data
 
 
 def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
-    """Train, evaluate, analyse and report one run; return its finished directory."""
+    """Train, evaluate, analyse and report one run; return its finished directory. The stages read as the
+    architecture picture does: prepare (task, data, checks) -> fit (model, PEFT, engine) -> save (the run
+    directory) -> analyzers -> reporters."""
     transformers_logging.disable_progress_bar()  # our reporter owns the terminal
     plugins = plugins or build_plugin_set()
-    task = plugins.tasks.get(config.task, option="--task")
-    for name in config.analyze:
-        plugins.analyzers.get(name, option="--analyze")
-    if config.peft != "auto":
-        plugins.peft_methods.get(config.peft, option="--peft")
-    accelerator = make_accelerator(config, Path(config.output_dir))
-    directory: RunDirectory = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
-    data = task.load(config)
-    if config.train_size is not None:
-        data = subsample_train(data, config.train_size, config.seed)
-    data = transform_data(plugins, config, data)
-    checks = check_data(data, config)
+    run_ = prepare(config, plugins)
+    accelerator, directory = run_.accelerator, run_.directory
     with reporters_listening(plugins):
-        run_ = Run(
-            config,
-            plugins,
-            accelerator,
-            data,
-            directory,
-            data_checks=checks.summary,
-            notices=[Notice("warning", w) for w in checks.warnings],
-        )
         try:
-            final = _run_in_directory(run_)
+            final = fit_and_save(run_)
             if config.analyze:  # on every process, on the run's device: analyzers shard their texts and gather
                 run_analyzers(plugins, final, config.analyze, config.options, accelerator)
         except BaseException as err:
@@ -189,9 +175,30 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
     return final
 
 
-def _run_in_directory(run_: Run) -> Path:
-    config, plugins, acc, data, directory = run_.config, run_.plugins, run_.accelerator, run_.task_data, run_.directory
-    loaded = load_model(plugins, config, data)
+def prepare(config: RunConfig, plugins: PluginSet) -> Run:
+    """Every name checked before anything heavy, the accelerator and the run directory's name, then the task's
+    data: loaded, subsampled (`--train-size`), transformed by plugins and checked."""
+    task = plugins.tasks.get(config.task, option="--task")
+    for name in config.analyze:
+        plugins.analyzers.get(name, option="--analyze")
+    if config.peft != "auto":
+        plugins.peft_methods.get(config.peft, option="--peft")
+    accelerator = make_accelerator(config, Path(config.output_dir))
+    directory: RunDirectory = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
+    data = task.load(config)
+    if config.train_size is not None:
+        data = subsample_train(data, config.train_size, config.seed)
+    data = transform_data(plugins, config, data)
+    checks = check_data(data, config)
+    notices = [Notice("warning", w) for w in checks.warnings]
+    return Run(config, plugins, accelerator, data, directory, data_checks=checks.summary, notices=notices)
+
+
+def fit_and_save(run_: Run) -> Path:
+    """The model (a fine-tuned transformer through the engine, or a fitted classifier), its outputs written
+    by the main process, and the run directory renamed to its final name."""
+    config, acc = run_.config, run_.accelerator
+    loaded = load_model(run_.plugins, config, run_.task_data)
     if getattr(loaded, "fallback", False):
         run_.notices.insert(
             0,
@@ -205,9 +212,9 @@ def _run_in_directory(run_: Run) -> Path:
     if acc.is_main_process:
         _write_outputs(run_, outcome)
     acc.wait_for_everyone()
-    final = directory.final
+    final = run_.directory.final
     if acc.is_main_process:
-        final = directory.finish()
+        final = run_.directory.finish()
     return Path(broadcast_object_list([final])[0])
 
 
@@ -248,7 +255,7 @@ def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
     train = data.split("train")
     classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])
     run_.model_info = classifier.describe()  # now with what fitting learned (vocabulary, parameters)
-    outcome = Outcome({}, {}, {}, method=classifier.source)
+    outcome = Outcome(before={}, after={}, predictions={}, method=classifier.source)
     for split in SPLITS:
         examples = data.split(split)
         if not examples:
@@ -270,37 +277,86 @@ def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
 
 
 def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
-    config, plugins, acc, data, directory = run_.config, run_.plugins, run_.accelerator, run_.task_data, run_.directory
-    peft_name = resolve_peft(config, loaded, run_.notices)
-    method = plugins.peft_methods.get(peft_name, option="--peft")
+    config, acc = run_.config, run_.accelerator
+    method = resolve_peft(config, loaded, run_.plugins, run_.notices)
     if config.merge and not hasattr(method, "merge"):
-        raise ConfigError(f"--merge needs a method that merges into the base; {peft_name!r} does not")
+        raise ConfigError(f"--merge needs a method that merges into the base; {method.name!r} does not")
     _check_max_length(config.max_length, loaded)
-    resume = None
-    if config.resume:
-        resume, note = complete_checkpoint(Path(config.resume))
-        if note:
-            run_.notices.append(Notice("warning", note))
-            if acc.is_main_process:
-                print(f"mikiwame: {note}", file=sys.stderr)
+    resume = _resume_point(run_)
     _start_directory(run_)
-    directory = run_.directory
-    # A run is self-contained (docs/reliability.md): a base that is not a hub model is saved in the run when the
-    # method needs it to load; a full fine-tune saves every weight and names no local base.
-    local_base = loaded.source != "transformers" or Path(loaded.name).exists()
-    base_ref: str | None = None if local_base else loaded.name
-    if local_base and peft_name != "full":
-        base_ref = "base_model"
-        if acc.is_main_process:
-            loaded.model.save_pretrained(directory.path / "base_model")
+    base_ref = _keep_base(run_, loaded, method)
     model = method.apply(loaded.model, config)
-    run_.model_info = describe_model(loaded, model, peft_name)
+    run_.model_info = describe_model(loaded, model, method.name)
     lr = config.lr if config.lr is not None else method.default_lr(loaded.pretrained)
     run_.model_info["learning_rate"] = lr
     if loaded.lr_scales:
         run_.model_info["learning_rate_multipliers"] = loaded.lr_scales
-    encoded = {s: encode(loaded.tokenizer, data, s, config.max_length) for s in SPLITS if data.split(s)}
-    splits = {s: e for s, (e, _) in encoded.items()}
+    splits = _encode_splits(run_, loaded.tokenizer)
+    _start_trackers(run_)
+    engine = Engine(
+        config,
+        acc,
+        model,
+        loaded.tokenizer,
+        splits,
+        lr=lr,
+        hooks=run_.plugins.hook,
+        run=run_,
+        class_weights=_class_weights(splits["train"].labels, len(run_.task_data.labels), config.class_weights),
+        checkpoint_dir=run_.directory.checkpoints,
+        identity=Identity(
+            run_.task_data.name,
+            run_.task_data.labels,
+            {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad},
+        ),
+        lr_scales=loaded.lr_scales,
+    )
+    fitted = engine.fit(_summary(run_, True), _summary(run_, False), resume=resume)
+    if acc.is_main_process:
+        _save_model(run_, acc.unwrap_model(engine.model), method, loaded.tokenizer, base_ref)
+    progress = fitted.progress
+    return Outcome(
+        before=fitted.before,
+        after=fitted.after,
+        predictions=fitted.predictions,
+        history=progress.history,
+        steps=progress.step_history,
+        train_dynamics=progress.train_dynamics,
+        best_epoch=progress.best_epoch,
+        stopped_early=progress.stopped_early,
+        optimizer_steps=progress.global_step,
+        method=method.name,
+    )
+
+
+def _resume_point(run_: Run) -> str | None:
+    """`--resume`: the newest complete checkpoint at or before the one given (a damaged one is said)."""
+    if not run_.config.resume:
+        return None
+    resume, note = complete_checkpoint(Path(run_.config.resume))
+    if note:
+        run_.notices.append(Notice("warning", note))
+        if run_.is_main_process:
+            print(f"mikiwame: {note}", file=sys.stderr)
+    return resume
+
+
+def _keep_base(run_: Run, loaded: LoadedModel, method: Any) -> str | None:
+    """A run is self-contained (docs/reliability.md): a base that is not a hub model is saved in the run when
+    the method needs it to load; a method that saves every weight names no local base. Returns what
+    model/peft.json names as the base."""
+    base_ref = loaded.hub_id
+    if base_ref is None and not getattr(method, "trains_every_weight", False):
+        base_ref = "base_model"
+        if run_.is_main_process:
+            loaded.model.save_pretrained(run_.directory.path / "base_model")
+    return base_ref
+
+
+def _encode_splits(run_: Run, tokenizer: Any) -> dict[str, EncodedTexts]:
+    """Every split tokenized once; truncation recorded in the data checks and said when it happened."""
+    config, data = run_.config, run_.task_data
+    encoded = {s: encode(tokenizer, data, s, config.max_length) for s in SPLITS if data.split(s)}
     truncation = truncation_check({s: n for s, (_, n) in encoded.items()}, config.max_length)
     run_.data_checks["truncation"] = truncation
     if any(truncation["truncated"].values()):
@@ -311,59 +367,29 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
                 f"tokens and were truncated (longest: {truncation['longest_tokens']})",
             )
         )
+    return {s: e for s, (e, _) in encoded.items()}
+
+
+def _start_trackers(run_: Run) -> None:
+    """`--report-to`: logs belong to the run, RUN_DIR/logs/mikiwame/ (`tensorboard --logdir runs` finds every run's)."""
+    config, acc = run_.config, run_.accelerator
     if config.report_to:
         scalars = {k: v for k, v in config.to_dict().items() if isinstance(v, int | float | str | bool)}
-        # Logs belong to the run: RUN_DIR/logs/mikiwame/ (`tensorboard --logdir runs` finds every run's).
-        acc.project_configuration.logging_dir = str(directory.path / "logs")
+        acc.project_configuration.logging_dir = str(run_.directory.path / "logs")
         acc.init_trackers("mikiwame", config=scalars)
-    engine = Engine(
-        config,
-        acc,
-        model,
-        loaded.tokenizer,
-        splits,
-        lr=lr,
-        hooks=plugins.hook,
-        run=run_,
-        class_weights=_class_weights(splits["train"].labels, len(data.labels), config.class_weights),
-        checkpoint_dir=directory.checkpoints,
-        identity=Identity(
-            data.name, data.labels, {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
-        ),
-        lr_scales=loaded.lr_scales,
-    )
-    evaluated = [s for s in ("validation", "test") if s in splits]
-    plugins.hook.mikiwame_before_train(run=run_)
-    before = {s: engine.evaluate(s, "before", None, _summary(run_, True))[1] for s in evaluated}
-    progress = engine.train(_summary(run_, False), resume=resume)
-    outcome = Outcome(
-        before,
-        {},
-        {},
-        progress.history,
-        progress.step_history,
-        progress.train_dynamics,
-        progress.best_epoch,
-        progress.stopped_early,
-        progress.global_step,
-        peft_name,
-    )
-    for s in splits:
-        if s in evaluated:
-            outcome.predictions[s], outcome.after[s] = engine.evaluate(s, "after", None, _summary(run_, True))
-        else:
-            outcome.predictions[s] = engine.predict(s)
-    if acc.is_main_process:
-        model_dir = directory.path / "model"
-        trained = acc.unwrap_model(engine.model)
-        method.save(trained, model_dir)
-        run_.model_info["saved_bytes"] = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
-        loaded.tokenizer.save_pretrained(model_dir)
-        write_method_file(model_dir, peft_name, base_ref, data.labels)
-        if config.merge:
-            method.merge(trained).save_pretrained(directory.path / "merged")
-            loaded.tokenizer.save_pretrained(directory.path / "merged")
-    return outcome
+
+
+def _save_model(run_: Run, trained: torch.nn.Module, method: Any, tokenizer: Any, base_ref: str | None) -> None:
+    """model/ (the method's own files, the tokenizer, peft.json) and, with --merge, merged/."""
+    directory, data = run_.directory, run_.task_data
+    model_dir = directory.path / "model"
+    method.save(trained, model_dir)
+    run_.model_info["saved_bytes"] = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
+    tokenizer.save_pretrained(model_dir)
+    write_method_file(model_dir, method.name, base_ref, data.labels)
+    if run_.config.merge:
+        method.merge(trained).save_pretrained(directory.path / "merged")
+        tokenizer.save_pretrained(directory.path / "merged")
 
 
 def _check_max_length(max_length: int, loaded: LoadedModel) -> None:
@@ -426,14 +452,19 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
     directory.write_json("model_info.json", run_.model_info)
     directory.write_json("data_checks.json", run_.data_checks)
     directory.write_json("versions.json", {**versions(), "seed": config.seed})
-    info = run_.model_info
-    metrics = {
+    run_.metrics = _metrics(run_, outcome)
+    directory.write_json("metrics.json", run_.metrics)
+
+
+def _metrics(run_: Run, outcome: Outcome) -> dict[str, Any]:
+    info, data = run_.model_info, run_.task_data
+    return {
         "schema_version": 1,
         "task": data.name,
         "labels": data.labels,
         "model": {
             "name": info.get("name"),
-            "requested": config.model,
+            "requested": run_.config.model,
             "fallback": bool(info.get("fallback", False)),
             "pretrained": info.get("pretrained"),
             "peft": outcome.method,
@@ -448,8 +479,6 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
         "num_processes": run_.accelerator.num_processes,
         "notices": [n.__dict__ for n in run_.notices],
     }
-    run_.metrics = metrics
-    directory.write_json("metrics.json", metrics)
 
 
 def collect_sections(plugins: PluginSet, results: RunResults) -> list[Any]:

@@ -17,6 +17,7 @@ from .peft_support import TrainedPartMethod, train_only
 class FullFineTuning:
     name = "full"
     family = "baseline"
+    trains_every_weight = True  # saves every weight: the run needs no base to load, and random weights are fine
 
     def default_lr(self, pretrained: bool) -> float:
         return 5e-5 if pretrained else 1e-3

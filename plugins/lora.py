@@ -3,14 +3,17 @@ the run with the module names that do exist (a silent mismatch once left a cours
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import PeftError
+from mikiwame.framework.config import RunConfig, check_probability
+from mikiwame.framework.errors import ConfigError, PeftError
+from mikiwame.framework.options import option, read_options
 
 from .peft_support import PeftLibraryMethod
 
@@ -34,7 +37,7 @@ def _target_names(model: torch.nn.Module) -> list[str]:
 
 
 def validate_targets(
-    model: torch.nn.Module, targets: list[str], method: str = "LoRA", option: str = "--lora-targets"
+    model: torch.nn.Module, targets: list[str], method: str = "LoRA", flag: str = "--lora-targets"
 ) -> None:
     modules = dict(model.named_modules())
     layers = getattr(model.config, "num_hidden_layers", None)
@@ -44,7 +47,7 @@ def validate_targets(
         if not hits:
             raise PeftError(
                 f"{method} target {pattern!r} matches no module of {type(model).__name__}",
-                where=option,
+                where=flag,
                 fix=f"use names that exist: {available}",
             )
         wrong = [n for n in hits if not isinstance(modules[n], LORA_LAYER_TYPES)]
@@ -52,7 +55,7 @@ def validate_targets(
             raise PeftError(
                 f"{method} target {pattern!r} matches {wrong[0]} ({type(modules[wrong[0]]).__name__}), "
                 f"which {method} cannot adapt",
-                where=option,
+                where=flag,
                 fix=f"target linear layers: {available}",
             )
         covered = {int(m.group(1)) for n in hits if (m := LAYER_INDEX.search(n))}
@@ -61,9 +64,26 @@ def validate_targets(
             raise PeftError(
                 f"{method} target {pattern!r} matches only {len(covered)} of {layers} layers "
                 f"(missing layers {missing})",
-                where=option,
+                where=flag,
                 fix=f"use a name every layer has: {available}",
             )
+
+
+@dataclass
+class LoraOptions:
+    """Also DoRA's (plugins/reparametrisation.py)."""
+
+    lora_r: int = option(8, "rank of the LoRA update")
+    lora_alpha: int = option(16, "scale of the LoRA update (alpha / r)")
+    lora_dropout: float = option(0.1, "dropout on the LoRA branch")
+    lora_targets: list[str] = option(["query", "value"], "comma-separated module name patterns")
+
+    def validate(self) -> None:
+        if self.lora_r < 1:
+            raise ConfigError(f"--lora-r must be at least 1, got {self.lora_r}")
+        if not math.isfinite(self.lora_dropout):
+            raise ConfigError(f"--lora-dropout must be a finite number, got {self.lora_dropout}")
+        check_probability("--lora-dropout", self.lora_dropout)
 
 
 class LoRA(PeftLibraryMethod):
@@ -75,13 +95,14 @@ class LoRA(PeftLibraryMethod):
         return 5e-4 if pretrained else 2e-3
 
     def apply(self, model: torch.nn.Module, config: RunConfig) -> torch.nn.Module:
-        validate_targets(model, config.lora_targets)
+        options = read_options(LoraOptions, config.options)
+        validate_targets(model, options.lora_targets)
         lora = LoraConfig(
             task_type=TaskType.SEQ_CLS,
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.lora_targets),
+            r=options.lora_r,
+            lora_alpha=options.lora_alpha,
+            lora_dropout=options.lora_dropout,
+            target_modules=list(options.lora_targets),
             use_dora=self.use_dora,
         )
         return get_peft_model(model, lora)
@@ -93,3 +114,8 @@ class LoRA(PeftLibraryMethod):
 @hookimpl
 def mikiwame_register_peft_methods(register):
     register(LoRA())
+
+
+@hookimpl
+def mikiwame_options():
+    return LoraOptions

@@ -47,7 +47,7 @@ class IA3(PeftLibraryMethod):
                 fix=f"use a model of a type PEFT knows for IA3 ({known}) or another method (lora)",
             )
         feedforward = TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING[model_type]
-        validate_targets(model, list(targets), method="IA3", option="--peft ia3")
+        validate_targets(model, list(targets), method="IA3", flag="--peft ia3")
         ia3 = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(feedforward))
         return get_peft_model(model, ia3)
 

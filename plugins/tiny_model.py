@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from transformers import BertConfig, BertForSequenceClassification, BertJapanese
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
-from mikiwame.framework.models import FALLBACK_SOURCE, LoadedModel
+from mikiwame.framework.models import LoadedModel
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -69,31 +71,51 @@ def _divisor_near(n: int, wanted: int) -> int:
     return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: abs(d - wanted))
 
 
+@dataclass
+class TinyOptions:
+    tiny_layers: int = option(2, "transformer layers of the tiny model")
+    tiny_hidden: int = option(128, "hidden size of the tiny model")
+    tiny_heads: int = option(4, "attention heads of the tiny model (a divisor of --tiny-hidden)")
+    tiny_vocab_size: int = option(8000, "word pieces the tiny model's vocabulary keeps from the training texts")
+
+    def validate(self) -> None:
+        for name in ("tiny_layers", "tiny_hidden", "tiny_heads", "tiny_vocab_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.tiny_hidden % self.tiny_heads:
+            raise ConfigError(
+                f"--tiny-hidden {self.tiny_hidden} is not divisible by --tiny-heads {self.tiny_heads}: "
+                "each attention head takes an equal share of the hidden size",
+                fix=f"use --tiny-heads {_divisor_near(self.tiny_hidden, self.tiny_heads)} or a hidden size "
+                f"that is a multiple of {self.tiny_heads}",
+            )
+
+
+AUTO_PEFT_REASON = (
+    "the base model has random weights, so this run uses full fine-tuning "
+    "(LoRA on a frozen random base learns little); --peft lora forces LoRA"
+)
+
+
 class TinySource:
-    name = FALLBACK_SOURCE
+    name = "tiny"
     description = "small random-weight BERT with a MeCab+WordPiece vocabulary built from the training texts"
 
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
         import torch
 
-        if config.tiny_hidden % config.tiny_heads:
-            raise ConfigError(
-                f"--tiny-hidden {config.tiny_hidden} is not divisible by --tiny-heads {config.tiny_heads}: "
-                "each attention head takes an equal share of the hidden size",
-                fix=f"use --tiny-heads {_divisor_near(config.tiny_hidden, config.tiny_heads)} or a hidden size "
-                f"that is a multiple of {config.tiny_heads}",
-            )
+        sizes = read_options(TinyOptions, config.options)
         vectors = config.options.get("init_vectors")
         extra = words_with_vectors(vectors) if vectors else []
         texts = (e.text for e in task.split("train"))
-        tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
+        tokenizer = japanese_tokenizer(build_vocabulary(texts, sizes.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
         bert = BertConfig(
             vocab_size=len(tokenizer.vocab),
-            hidden_size=config.tiny_hidden,
-            num_hidden_layers=config.tiny_layers,
-            num_attention_heads=config.tiny_heads,
-            intermediate_size=4 * config.tiny_hidden,
+            hidden_size=sizes.tiny_hidden,
+            num_hidden_layers=sizes.tiny_layers,
+            num_attention_heads=sizes.tiny_heads,
+            intermediate_size=4 * sizes.tiny_hidden,
             max_position_embeddings=max(512, config.max_length),
             num_labels=len(task.labels),
             id2label=dict(enumerate(task.labels)),
@@ -101,8 +123,10 @@ class TinySource:
         )
         torch.manual_seed(config.seed)
         model = BertForSequenceClassification(bert)
-        name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden})"
-        loaded = LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
+        name = f"tiny-bert ({sizes.tiny_layers} layers, hidden {sizes.tiny_hidden})"
+        loaded = LoadedModel(
+            model, tokenizer, name, self.name, pretrained=False, auto_peft="full", auto_peft_reason=AUTO_PEFT_REASON
+        )
         if vectors:
             _start_from_vectors(loaded, vectors, config)
         return loaded
@@ -140,3 +164,8 @@ def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) ->
 @hookimpl
 def mikiwame_register_models(register):
     register(TinySource())
+
+
+@hookimpl
+def mikiwame_options():
+    return TinyOptions

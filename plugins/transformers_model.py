@@ -9,13 +9,16 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
-from mikiwame.framework.models import HUB_SOURCE, LoadedModel, ModelUnavailable, hub_reachable
+from mikiwame.framework.models import LoadedModel, ModelUnavailable, hub_reachable
 from mikiwame.framework.task import TaskData
+
+OFFLINE_FALLBACK = "tiny"
 
 
 class TransformersSource:
-    name = HUB_SOURCE
+    name = "transformers"
     description = "any hub id or local model directory, loaded with AutoModelForSequenceClassification"
+    loads_any_model = True
 
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
         spec = config.model
@@ -46,14 +49,17 @@ class TransformersSource:
             )
         except OSError as err:
             if offline:
-                raise ModelUnavailable("the model hub is unreachable and the model is not in the local cache") from None
+                raise ModelUnavailable(
+                    "the model hub is unreachable and the model is not in the local cache", OFFLINE_FALLBACK
+                ) from None
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(
                 f"could not load model {spec!r}: {first}",
                 where="--model",
                 fix="check the hub id or directory (it needs config.json and tokenizer files)",
             ) from None
-        return LoadedModel(model, tokenizer, name=spec, source=self.name, pretrained=True)
+        hub_id = None if local.is_dir() else spec
+        return LoadedModel(model, tokenizer, spec, self.name, pretrained=True, auto_peft="lora", hub_id=hub_id)
 
 
 @hookimpl

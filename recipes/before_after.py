@@ -25,10 +25,12 @@ from rich.table import Table
 from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import train_test_split
 
-from mikiwame.framework.config import RunConfig, build_parser, config_from_args
+from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import MikiwameError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
+from mikiwame.framework.options import option
 from mikiwame.framework.plugins import PluginSet, build_plugin_set
+from mikiwame.framework.recipe import build_command_line, config_from_command_line
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example, TaskData
@@ -50,28 +52,23 @@ class Row:
     seconds: float | None = None
 
 
-def _ints(value: str) -> list[int]:
-    return [int(v) for v in value.split(",") if v.strip()]
-
-
-def _names(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+@dataclass
+class TableOptions:
+    icl_ks: list[int] = option([0, 1, 4, 8], "k values of the ICL rows")
+    icl_selections: list[str] = option(list(SELECTIONS), "demonstration selections of the ICL rows")
+    icl_seeds: list[int] = option([0, 1, 2], "demonstration seeds (variance over them)")
+    fine_tune: list[str] = option([], "models to fine-tune: tiny, a directory, a hub id")
+    prompt_eval_size: int | None = option(
+        None, "score prompting rows on a stratified, seeded subsample of the test split"
+    )
 
 
 def parse(argv: list[str] | None, plugins: PluginSet) -> RunConfig:
-    parser = build_parser(__doc__.splitlines()[0], RunConfig(recipe="before_after", epochs=5, peft="auto"))
-    core = {a.dest for a in parser._actions}
-    plugins.hook.mikiwame_add_arguments(parser=parser)
-    group = parser.add_argument_group("before/after table")
-    group.add_argument("--icl-ks", type=_ints, default=[0, 1, 4, 8], help="k values of the ICL rows")
-    group.add_argument("--icl-selections", type=_names, default=list(SELECTIONS))
-    group.add_argument("--icl-seeds", type=_ints, default=[0, 1, 2], help="demonstration seeds (variance over them)")
-    group.add_argument("--fine-tune", type=_names, default=[], help="models to fine-tune: tiny, a directory, a hub id")
-    group.add_argument(
-        "--prompt-eval-size", type=int, help="score prompting rows on a stratified, seeded subsample of the test split"
+    defaults = RunConfig(recipe="before_after", epochs=5, peft="auto")
+    command_line, extra = build_command_line(
+        __doc__.splitlines()[0], defaults, plugins, own=[("before/after table", TableOptions)]
     )
-    dests = [a.dest for a in parser._actions if a.dest not in core]
-    return config_from_args(parser, argv, "before_after", dests)
+    return config_from_command_line(command_line, extra, argv, "before_after", plugins)[0]
 
 
 def _row(name: str, kind: str, gold: list[int], predicted: np.ndarray, k: int, seed: int, **extra: Any) -> Row:
@@ -92,102 +89,54 @@ def _evaluated(data: TaskData, size: int | None, seed: int) -> list[Example]:
     return kept
 
 
+@dataclass
+class Evaluated:
+    """The texts every row is scored on: the test split (or validation) and the prompting rows' subsample."""
+
+    data: TaskData
+    train_xy: tuple[list[str], list[int]]
+    texts: list[str]
+    gold: list[int]
+    prompt_xy: tuple[list[str], list[int]]
+    k: int
+    seed: int
+
+    def row(self, name: str, kind: str, predicted: np.ndarray, prompting: bool = False, **extra: Any) -> Row:
+        gold = self.prompt_xy[1] if prompting else self.gold
+        return _row(name, kind, gold, predicted, self.k, self.seed, **extra)
+
+
 def collect_rows(config: RunConfig, plugins: PluginSet) -> tuple[list[Row], dict[str, Any]]:
     options, seed = config.options, config.seed
     data = plugins.tasks.get(config.task, option="--task").load(config)
-    k = len(data.labels)
     train = data.split("train")
-    train_xy = ([e.text for e in train], [data.label2id[e.label] for e in train])
     test = data.split("test") or data.split("validation")
-    gold = [data.label2id[e.label] for e in test]
-    texts = [e.text for e in test]
     prompt_test = _evaluated(data, options.get("prompt_eval_size"), seed)
-    prompt_xy = ([e.text for e in prompt_test], [data.label2id[e.label] for e in prompt_test])
-    rows: list[Row] = []
-
-    majority = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train), 1)), train_xy[1])
-    rows.append(_row("majority", "baseline", gold, majority.predict(np.zeros((len(test), 1))), k, seed))
-
-    if FLOOR_MODEL in plugins.models:
-        started = time.perf_counter()
-        floor = plugins.models.get(FLOOR_MODEL).load(config, data)
-        floor.fit(*train_xy)
-        predicted = floor.predict_proba(texts).argmax(1)
-        rows.append(_row(FLOOR_MODEL, "floor", gold, predicted, k, seed, seconds=time.perf_counter() - started))
-    else:
-        rows.append(Row(FLOOR_MODEL, "floor", None, None, note="model plugin not installed in this checkout"))
-
+    inputs = Evaluated(
+        data,
+        ([e.text for e in train], [data.label2id[e.label] for e in train]),
+        [e.text for e in test],
+        [data.label2id[e.label] for e in test],
+        ([e.text for e in prompt_test], [data.label2id[e.label] for e in prompt_test]),
+        len(data.labels),
+        seed,
+    )
+    rows = _baseline_rows(config, plugins, inputs)
     if options.get("cloze_lm"):
-        started = time.perf_counter()
-        cloze = ClozeSource().load(config, data)
-        for template, kinds in cloze.scores(prompt_xy[0]).items():
-            for kind, probabilities in kinds.items():
-                name = f"cloze {template}" + (" (calibrated)" if kind == "calibrated" else "")
-                rows.append(_row(name, "zero-shot", prompt_xy[1], probabilities.argmax(1), k, seed))
-        rows[-1].seconds = time.perf_counter() - started
-
+        rows += _cloze_rows(config, inputs)
     if options.get("icl_lm"):
-        spec = load_prompt_spec(options.get("prompts"), data.name, data.labels)
-        model, tokenizer = load_language_model(options["icl_lm"], "causal", "--icl-lm")
-        scorer = CausalLMScorer(model.requires_grad_(False), tokenizer, config.eval_batch_size)
-        variants = [0] + ([options["icl_cot_tokens"]] if options.get("icl_cot_tokens") else [])
-        for cot in variants:
-            started = time.perf_counter()
-            cells = icl_grid(
-                scorer,
-                spec,
-                options["icl_lm"],
-                train_xy,
-                prompt_xy,
-                options["icl_ks"],
-                options["icl_selections"],
-                options["icl_seeds"],
-                cot,
-            )
-            for cell in cells:
-                d, f1 = cell.to_dict(), np.asarray(cell.macro_f1s)
-                pooled, n = d["accuracy_pooled"], len(prompt_xy[1])
-                accuracy = {**pooled, "value": d["accuracy_mean"], "n": n, "method": "mean; Wilson of seeds pooled"}
-                macro_f1 = {
-                    "value": float(f1.mean()),
-                    "low": float(f1.min()),
-                    "high": float(f1.max()),
-                    "n": n,
-                    "method": "mean; min-max over seeds",
-                }
-                name = f"ICL k={cell.k}" + (f" {cell.selection}" if cell.k else "") + (" +CoT" if cot else "")
-                per_seed = ", ".join(f"{a:.3f}" for a in cell.accuracies)
-                note = f"{len(cell.seeds)} seeds: accuracy sd {d['accuracy_sd']:.3f} ({per_seed})"
-                rows.append(Row(name, "in-context", accuracy, macro_f1, note=note))
-            rows[-1].seconds = time.perf_counter() - started
-
+        rows += _icl_rows(config, inputs)
     if options.get("pipeline_model"):
         pipe = PipelineSource().load(config, data)
-        pipe.fit(*train_xy)
+        pipe.fit(*inputs.train_xy)
         note = f"neutral below {pipe.mapping.threshold:.3f}" if pipe.mapping.threshold is not None else ""
         rows.append(
-            _row("pipeline + label map", "off-the-shelf", gold, pipe.predict_proba(texts).argmax(1), k, seed, note=note)
+            inputs.row("pipeline + label map", "off-the-shelf", pipe.predict_proba(inputs.texts).argmax(1), note=note)
         )
-
     runs = {}
     for model in options.get("fine_tune", []):
-        started = time.perf_counter()
-        final = run(dataclasses.replace(config, model=model, recipe="before_after"), plugins)
-        results = RunResults.load(final)
-        split = "test" if "test" in results.metrics["after"] else "validation"
-        after = results.metrics["after"][split]
-        method = results.metrics["model"]["peft"]
-        rows.append(
-            Row(
-                f"fine-tuned {model} ({method})",
-                "fine-tuned",
-                after["accuracy"],
-                after["macro_f1"],
-                seconds=time.perf_counter() - started,
-            )
-        )
-        runs[model] = str(final)
-
+        row, runs[model] = _fine_tuned_row(config, plugins, model)
+        rows.append(row)
     floor_row = next((r for r in rows if r.kind == "floor" and r.accuracy), rows[0])
     for r in rows:
         if r.kind == "fine-tuned" and r.accuracy["value"] <= floor_row.accuracy["value"]:
@@ -201,6 +150,76 @@ def collect_rows(config: RunConfig, plugins: PluginSet) -> tuple[list[Row], dict
         "config": config.to_dict(),
     }
     return rows, context
+
+
+def _baseline_rows(config: RunConfig, plugins: PluginSet, inputs: Evaluated) -> list[Row]:
+    """The majority class, and the classical floor when its plugin is installed."""
+    labels = inputs.train_xy[1]
+    majority = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(labels), 1)), labels)
+    rows = [inputs.row("majority", "baseline", majority.predict(np.zeros((len(inputs.gold), 1))))]
+    if FLOOR_MODEL not in plugins.models:
+        return [*rows, Row(FLOOR_MODEL, "floor", None, None, note="model plugin not installed in this checkout")]
+    started = time.perf_counter()
+    floor = plugins.models.get(FLOOR_MODEL).load(config, inputs.data)
+    floor.fit(*inputs.train_xy)
+    predicted = floor.predict_proba(inputs.texts).argmax(1)
+    return [*rows, inputs.row(FLOOR_MODEL, "floor", predicted, seconds=time.perf_counter() - started)]
+
+
+def _cloze_rows(config: RunConfig, inputs: Evaluated) -> list[Row]:
+    started = time.perf_counter()
+    cloze = ClozeSource().load(config, inputs.data)
+    rows = []
+    for template, kinds in cloze.scores(inputs.prompt_xy[0]).items():
+        for kind, probabilities in kinds.items():
+            name = f"cloze {template}" + (" (calibrated)" if kind == "calibrated" else "")
+            rows.append(inputs.row(name, "zero-shot", probabilities.argmax(1), prompting=True))
+    rows[-1].seconds = time.perf_counter() - started
+    return rows
+
+
+def _icl_rows(config: RunConfig, inputs: Evaluated) -> list[Row]:
+    """Each k and selection, mean over demonstration seeds (with and without a chain of thought)."""
+    options, data = config.options, inputs.data
+    spec = load_prompt_spec(options.get("prompts"), data.name, data.labels)
+    model, tokenizer = load_language_model(options["icl_lm"], "causal", "--icl-lm")
+    scorer = CausalLMScorer(model.requires_grad_(False), tokenizer, config.eval_batch_size)
+    variants = [0] + ([options["icl_cot_tokens"]] if options.get("icl_cot_tokens") else [])
+    rows = []
+    for cot in variants:
+        started = time.perf_counter()
+        grid = (options["icl_ks"], options["icl_selections"], options["icl_seeds"])
+        for cell in icl_grid(scorer, spec, options["icl_lm"], inputs.train_xy, inputs.prompt_xy, *grid, cot):
+            rows.append(_icl_row(cell, len(inputs.prompt_xy[1]), cot))
+        rows[-1].seconds = time.perf_counter() - started
+    return rows
+
+
+def _icl_row(cell: Any, n: int, cot: int) -> Row:
+    d, f1 = cell.to_dict(), np.asarray(cell.macro_f1s)
+    accuracy = {**d["accuracy_pooled"], "value": d["accuracy_mean"], "n": n, "method": "mean; Wilson of seeds pooled"}
+    macro_f1 = {
+        "value": float(f1.mean()),
+        "low": float(f1.min()),
+        "high": float(f1.max()),
+        "n": n,
+        "method": "mean; min-max over seeds",
+    }
+    name = f"ICL k={cell.k}" + (f" {cell.selection}" if cell.k else "") + (" +CoT" if cot else "")
+    per_seed = ", ".join(f"{a:.3f}" for a in cell.accuracies)
+    note = f"{len(cell.seeds)} seeds: accuracy sd {d['accuracy_sd']:.3f} ({per_seed})"
+    return Row(name, "in-context", accuracy, macro_f1, note=note)
+
+
+def _fine_tuned_row(config: RunConfig, plugins: PluginSet, model: str) -> tuple[Row, str]:
+    started = time.perf_counter()
+    final = run(dataclasses.replace(config, model=model, recipe="before_after"), plugins)
+    results = RunResults.load(final)
+    split = "test" if "test" in results.metrics["after"] else "validation"
+    after = results.metrics["after"][split]
+    name = f"fine-tuned {model} ({results.metrics['model']['peft']})"
+    row = Row(name, "fine-tuned", after["accuracy"], after["macro_f1"], seconds=time.perf_counter() - started)
+    return row, str(final)
 
 
 def _cell(e: dict[str, Any] | None) -> str:

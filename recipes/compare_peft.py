@@ -12,31 +12,35 @@ data, epochs (no early stopping unless --patience is given) and batch size.
 
 import os
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from mikiwame.framework.config import DEFAULT_MODEL, RunConfig, build_parser, config_from_args
+from mikiwame.framework.config import DEFAULT_MODEL, RunConfig
 from mikiwame.framework.errors import ConfigError, MikiwameError
+from mikiwame.framework.options import option
 from mikiwame.framework.peft_comparison import DEFAULT_GRID, ComparisonPlan, compare
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.recipe import build_command_line, config_from_command_line
 from mikiwame.plugins import peft_comparison_report as report
 
 DEFAULTS = RunConfig(task="headlines", model=DEFAULT_MODEL, epochs=5, batch_size=16, patience=0)
 METHODS = "lora,ia3,prompt-tuning,adapter,bitfit,full,head-only"
-OWN = ("methods", "seeds", "lr_grid", "threads")
+
+
+@dataclass
+class ComparisonOptions:
+    methods: str = option(METHODS, "comma-separated PEFT method names")
+    seeds: int = option(3, "seeds per method (the first also chooses the LR)")
+    lr_grid: str = option(DEFAULT_GRID, "e.g. '0.3x,1x,3x;soft prompt=1e-2,3e-2;full=1e-4'")
+    threads: int = option(1, "torch CPU threads per training process")
 
 
 def parse(argv, plugins):
-    parser = build_parser(__doc__.splitlines()[0], DEFAULTS)
-    core = {a.dest for a in parser._actions}
-    plugins.hook.mikiwame_add_arguments(parser=parser)
-    c = parser.add_argument_group("comparison")
-    c.add_argument("--methods", default=METHODS, help="comma-separated PEFT method names")
-    c.add_argument("--seeds", type=int, default=3, help="seeds per method (the first also chooses the LR)")
-    c.add_argument("--lr-grid", default=DEFAULT_GRID, help="e.g. '0.3x,1x,3x;soft prompt=1e-2,3e-2;full=1e-4'")
-    c.add_argument("--threads", type=int, default=1, help="torch CPU threads per training process")
-    extra = [a.dest for a in parser._actions if a.dest not in core]
-    config = config_from_args(parser, argv, "compare_peft", extra)
-    own = {k: config.options.pop(k) for k in OWN}
+    command_line, extra = build_command_line(
+        __doc__.splitlines()[0], DEFAULTS, plugins, own=[("comparison", ComparisonOptions)]
+    )
+    config = config_from_command_line(command_line, extra, argv, "compare_peft", plugins)[0]
+    own = {f.name: config.options.pop(f.name) for f in fields(ComparisonOptions)}
     for name in ("seeds", "threads"):
         if own[name] < 1:
             raise ConfigError(f"--{name} must be at least 1, got {own[name]}", where=f"--{name}")

@@ -51,7 +51,7 @@ def tiny_config(output_dir: Path, **overrides) -> RunConfig:
         recipe="test",
     )
     values.update(overrides)
-    return RunConfig(**values)
+    return RunConfig.of(**values)
 
 
 def labelled_rows(per_label: int = 12) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from mikiwame.framework.task import TaskData
 
 
 def main(out: Path) -> None:
-    config = RunConfig(model="tiny", tiny_hidden=32, tiny_heads=2, eval_batch_size=8, seed=7)
+    config = RunConfig.of(model="tiny", tiny_hidden=32, tiny_heads=2, eval_batch_size=8, seed=7)
     plugins = build_plugin_set()
     data = plugins.tasks.get("headlines").load(config)
     test = data.split("test")[:95]  # odd, and not a multiple of 2 processes x 8

@@ -34,7 +34,7 @@ def tiny_config(data: Path, out: Path, **changes) -> RunConfig:
         task="csv", data=str(data), model="tiny", peft="full", epochs=1, tiny_hidden=32, tiny_heads=2,
         tiny_vocab_size=300, batch_size=8, output_dir=str(out),
     )  # fmt: skip
-    return RunConfig(**{**values, **changes})
+    return RunConfig.of(**{**values, **changes})
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,7 @@ def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
 
     texts = [r["text"] for r in read_headlines()[:12]]
     data = TaskData("t", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "t")
-    config = RunConfig(tiny_hidden=32, tiny_layers=2, tiny_heads=2, tiny_vocab_size=500, max_length=48)
+    config = RunConfig.of(tiny_hidden=32, tiny_layers=2, tiny_heads=2, tiny_vocab_size=500, max_length=48)
     loaded = TinySource().load(config, data)
     plain = BatchAttributor(loaded.model, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
     wrapped = get_peft_model(loaded.model, LoraConfig(r=4, target_modules=["query", "value"]))
