@@ -104,7 +104,7 @@ class PluginSet:
 
         def add(parser: Any) -> None:
             for name, cls in self.option_classes():
-                add_options(parser, cls, name, defaults)
+                add_options(parser, cls, group_title(cls, name), defaults)
             self.hook.mikiwame_add_arguments(parser=parser)
 
         return command_line.dests_added_by(add)
@@ -116,6 +116,13 @@ class PluginSet:
             for entry in registry:
                 table.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
         return table
+
+
+def group_title(cls: type, plugin: str) -> str:
+    """The `--help` heading of a plugin's options: the first line of the dataclass' own docstring, else the
+    plugin's name (a dataclass without a docstring gets its signature as one)."""
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc and not doc.startswith(f"{cls.__name__}(") else plugin
 
 
 def _short_name(module_path: str) -> str:

@@ -9,8 +9,8 @@ size (trained_part.json)."""
 
 from __future__ import annotations
 
-import argparse
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from torch import nn
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
+from mikiwame.framework.options import option, read_options
 
 from .peft_support import TrainedPartMethod, train_only
 
@@ -79,7 +80,7 @@ class Adapter(TrainedPartMethod):
         return 1e-3 if pretrained else 3e-3
 
     def apply(self, model: nn.Module, config: RunConfig) -> nn.Module:
-        size = int(config.options.get("adapter_size", DEFAULT_SIZE))
+        size = read_options(AdapterOptions, config.options).adapter_size
         if size < 1:
             raise PeftError(f"--adapter-size must be at least 1, got {size}", where="--adapter-size")
         insert_adapters(model, size)
@@ -94,11 +95,14 @@ class Adapter(TrainedPartMethod):
         return insert_adapters(model, int(record["adapter_size"]))
 
 
+@dataclass
+class AdapterOptions:
+    adapter_size: int = option(DEFAULT_SIZE, "bottleneck adapters: width of the bottleneck")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--adapter-size", type=int, default=DEFAULT_SIZE, help="bottleneck adapters: width of the bottleneck"
-    )
+def mikiwame_options():
+    return AdapterOptions
 
 
 @hookimpl

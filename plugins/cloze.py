@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, describe_model
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.prompting import MASK, PromptSpec, load_language_model, load_prompt_spec
@@ -235,13 +237,11 @@ class ClozeSource:
     description = "zero-shot cloze prompts on a masked LM (--cloze-lm), every template compared, calibrated"
 
     def load(self, config: RunConfig, task: TaskData) -> ClozeClassifier:
-        options = config.options
-        spec = load_prompt_spec(options.get("prompts"), task.name, task.labels)
-        model, tokenizer = load_language_model(options.get("cloze_lm"), "masked", "--cloze-lm")
+        options = read_options(PromptOptions, config.options)
+        spec = load_prompt_spec(options.prompts, task.name, task.labels)
+        model, tokenizer = load_language_model(options.cloze_lm, "masked", "--cloze-lm")
         scorer = MaskedLMScorer(model.requires_grad_(False), tokenizer, config.max_length, config.eval_batch_size)
-        return ClozeClassifier(
-            scorer, spec, options["cloze_lm"], options.get("cloze_template"), bool(options.get("cloze_calibrate"))
-        )
+        return ClozeClassifier(scorer, spec, options.cloze_lm, options.cloze_template, options.cloze_calibrate)
 
 
 @hookimpl
@@ -249,13 +249,19 @@ def mikiwame_register_models(register):
     register(ClozeSource())
 
 
+@dataclass
+class PromptOptions:
+    """prompting (--model cloze / icl)"""
+
+    prompts: str | None = option(None, "prompt file (JSON); default data/prompts/<task>.json")
+    cloze_lm: str | None = option(None, "masked LM for --model cloze: hub id or directory")
+    cloze_template: str | None = option(None, "template whose predictions the run keeps (default: the first)")
+    cloze_calibrate: bool = option(False, "keep the content-free-calibrated predictions")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("prompting (--model cloze / icl)")
-    group.add_argument("--prompts", help="prompt file (JSON); default data/prompts/<task>.json")
-    group.add_argument("--cloze-lm", help="masked LM for --model cloze: hub id or directory")
-    group.add_argument("--cloze-template", help="template whose predictions the run keeps (default: the first)")
-    group.add_argument("--cloze-calibrate", action="store_true", help="keep the content-free-calibrated predictions")
+def mikiwame_options():
+    return PromptOptions
 
 
 @hookimpl

@@ -6,12 +6,13 @@ delimiter are detected (UTF-8 with or without BOM; delimiter from the suffix or 
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError, DataError
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.splits import stratified_split
 from mikiwame.framework.tables import read_rows, require_columns, rows_to_examples
 from mikiwame.framework.task import TaskData
@@ -40,16 +41,14 @@ class CsvTask:
             raise DataError(
                 "the csv task needs a data file", where="--data", fix="pass --data path/to/file.csv (or .tsv, .jsonl)"
             )
-        path, options = Path(config.data), config.options
+        path, options = Path(config.data), read_options(CsvOptions, config.options)
         columns = {
-            "--text-column": options.get("text_column", "text"),
-            "--label-column": options.get("label_column", "label"),
-            "--id-column": options.get("id_column"),
-            "--split-column": options.get("split_column"),
+            "--text-column": options.text_column,
+            "--label-column": options.label_column,
+            "--id-column": options.id_column,
+            "--split-column": options.split_column,
         }
-        header, rows = read_rows(
-            path, delimiter=delimiter_option(options.get("delimiter")), encoding=options.get("encoding")
-        )
+        header, rows = read_rows(path, delimiter=delimiter_option(options.delimiter), encoding=options.encoding)
         if not rows:
             raise DataError(f"file {path} has a header but no rows", where=str(path), fix="add labelled rows")
         require_columns(path, header, columns)
@@ -71,16 +70,20 @@ def mikiwame_register_tasks(register):
     register(CsvTask())
 
 
-@hookimpl
-def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("csv task (--task csv)")
-    group.add_argument("--text-column", default="text", help="column holding the text")
-    group.add_argument("--label-column", default="label", help="column holding the label")
-    group.add_argument("--id-column", default=None, help="column of unique ids (default: file:line)")
-    group.add_argument(
-        "--split-column",
-        default=None,
-        help="column of train/validation(dev)/test values (default: a seeded stratified 80/10/10 split)",
+@dataclass
+class CsvOptions:
+    """csv task (--task csv)"""
+
+    text_column: str = option("text", "column holding the text")
+    label_column: str = option("label", "column holding the label")
+    id_column: str | None = option(None, "column of unique ids (default: file:line)")
+    split_column: str | None = option(
+        None, "column of train/validation(dev)/test values (default: a seeded stratified 80/10/10 split)"
     )
-    group.add_argument("--encoding", default=None, help="file encoding, e.g. cp932 (default: UTF-8, BOM or not)")
-    group.add_argument("--delimiter", default=None, help="field delimiter: , ; | or tab (default: from the suffix)")
+    encoding: str | None = option(None, "file encoding, e.g. cp932 (default: UTF-8, BOM or not)")
+    delimiter: str | None = option(None, "field delimiter: , ; | or tab (default: from the suffix)")
+
+
+@hookimpl
+def mikiwame_options():
+    return CsvOptions

@@ -15,6 +15,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.japanese import ORGANISATION, PERSON, PLACE, Span, find_entities
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.tables import read_rows, require_columns
 from mikiwame.framework.task import TaskData
 
@@ -124,13 +125,13 @@ def mask_entities(text: str, lists: EntityLists) -> str:
 
 @hookimpl
 def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
-    augment = config.options.get("augment") or "none"
-    masking = bool(config.options.get("mask_entities"))
+    options = read_options(EntityOptions, config.options)
+    augment, masking = options.augment, options.mask_entities
     if augment == "none" and not masking:
         return None
-    lists = load_entity_lists(config.options.get("entities"))
+    lists = load_entity_lists(options.entities)
     if augment == "entity-swap":
-        copies = int(config.options.get("augment_copies") or DEFAULT_COPIES)
+        copies = options.augment_copies
         data = augment_with_swaps(data, lists, copies, config.seed)
     if masking:
         examples = [replace(e, text=mask_entities(e.text, lists)) for e in data.examples]
@@ -138,17 +139,19 @@ def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | Non
     return data
 
 
+@dataclass
+class EntityOptions:
+    """entities (entity-bias analyzer and mitigations)"""
+
+    entities: str | None = option(None, "TSV with columns name, type[, group]: your own entities")
+    augment: str = option("none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES))
+    augment_copies: int = option(DEFAULT_COPIES, "swapped copies per text")
+    mask_entities: bool = option(False, "replace entities by [人名]/[地名]/[組織] in every split")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("entities (entity-bias analyzer and mitigations)")
-    group.add_argument("--entities", default=None, help="TSV with columns name, type[, group]: your own entities")
-    group.add_argument(
-        "--augment", choices=AUGMENT_CHOICES, default="none", help="entity-swap: add swapped training copies"
-    )
-    group.add_argument("--augment-copies", type=int, default=DEFAULT_COPIES, help="swapped copies per text")
-    group.add_argument(
-        "--mask-entities", action="store_true", help="replace entities by [人名]/[地名]/[組織] in every split"
-    )
+def mikiwame_options():
+    return EntityOptions
 
 
 class MaskedInputs:

@@ -27,6 +27,7 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, describe_model
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.prompting import PromptSpec, load_language_model, load_prompt_spec
 
@@ -254,18 +255,18 @@ class IclSource:
     description = "in-context learning on a causal LM (--icl-lm): k demonstrations, label by log-likelihood"
 
     def load(self, config: RunConfig, task: TaskData) -> IclClassifier:
-        options = config.options
-        spec = load_prompt_spec(options.get("prompts"), task.name, task.labels)
-        model, tokenizer = load_language_model(options.get("icl_lm"), "causal", "--icl-lm")
+        options = read_options(IclOptions, config.options)
+        spec = load_prompt_spec(config.options.get("prompts"), task.name, task.labels)
+        model, tokenizer = load_language_model(options.icl_lm, "causal", "--icl-lm")
         scorer = CausalLMScorer(model.requires_grad_(False), tokenizer, config.eval_batch_size)
         return IclClassifier(
             scorer,
             spec,
-            options["icl_lm"],
-            int(options.get("icl_k", 4)),
-            options.get("icl_selection", "balanced"),
+            options.icl_lm,
+            options.icl_k,
+            options.icl_selection,
             config.seed,
-            int(options.get("icl_cot_tokens") or 0),
+            options.icl_cot_tokens,
         )
 
 
@@ -274,12 +275,16 @@ def mikiwame_register_models(register):
     register(IclSource())
 
 
+@dataclass
+class IclOptions:
+    """in-context learning (--model icl)"""
+
+    icl_lm: str | None = option(None, "causal LM for --model icl: hub id or directory")
+    icl_k: int = option(4, "demonstrations per prompt")
+    icl_selection: str = option("balanced", "how demonstrations are chosen", choices=tuple(SELECTIONS))
+    icl_cot_tokens: int = option(0, "chain of thought: generate this many reasoning tokens first")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("in-context learning (--model icl)")
-    group.add_argument("--icl-lm", help="causal LM for --model icl: hub id or directory")
-    group.add_argument("--icl-k", type=int, default=4, help="demonstrations per prompt")
-    group.add_argument("--icl-selection", default="balanced", choices=list(SELECTIONS))
-    group.add_argument(
-        "--icl-cot-tokens", type=int, default=0, help="chain of thought: generate this many reasoning tokens first"
-    )
+def mikiwame_options():
+    return IclOptions

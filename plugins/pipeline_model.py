@@ -21,6 +21,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.task import TaskData
 
@@ -174,8 +175,8 @@ class PipelineSource:
     def load(self, config: RunConfig, task: TaskData) -> PipelineClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-        options = config.options
-        spec = options.get("pipeline_model")
+        options = read_options(PipelineOptions, config.options)
+        spec = options.pipeline_model
         if not spec:
             raise ConfigError("--model pipeline needs --pipeline-model HUB_ID_OR_DIR", where="--pipeline-model")
         offline = not Path(spec).expanduser().is_dir() and not hub_reachable()
@@ -188,9 +189,9 @@ class PipelineSource:
             raise ModelError(f"could not load pipeline model {spec!r}: {first}", where="--pipeline-model") from None
         model_labels = [pipe.model.config.id2label[i] for i in sorted(pipe.model.config.id2label)]
         mapping = LabelMapping.checked(
-            parse_label_map(options.get("label_map")), model_labels, task.labels, options.get("neutral_label")
+            parse_label_map(options.label_map), model_labels, task.labels, options.neutral_label
         )
-        threshold = options.get("neutral_threshold")
+        threshold = options.neutral_threshold
         if threshold is not None:
             mapping = LabelMapping(mapping.mapping, mapping.task_labels, mapping.neutral, float(threshold))
         validation = task.split("validation")
@@ -204,15 +205,19 @@ def mikiwame_register_models(register):
     register(PipelineSource())
 
 
+@dataclass
+class PipelineOptions:
+    """off-the-shelf pipeline (--model pipeline)"""
+
+    pipeline_model: str | None = option(None, "a fine-tuned text-classification model: hub id or directory")
+    label_map: str | None = option(None, "MODEL=TASK pairs, comma-separated, or a JSON file")
+    neutral_label: str | None = option(None, "task label for texts whose top model score is below the threshold")
+    neutral_threshold: float | None = option(None, "fix the neutral band's threshold (default: tuned on validation)")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("off-the-shelf pipeline (--model pipeline)")
-    group.add_argument("--pipeline-model", help="a fine-tuned text-classification model: hub id or directory")
-    group.add_argument("--label-map", help="MODEL=TASK pairs, comma-separated, or a JSON file")
-    group.add_argument("--neutral-label", help="task label for texts whose top model score is below the threshold")
-    group.add_argument(
-        "--neutral-threshold", type=float, help="fix the neutral band's threshold (default: tuned on validation)"
-    )
+def mikiwame_options():
+    return PipelineOptions
 
 
 @hookimpl

@@ -8,9 +8,9 @@ method is refused with the numbers, rather than truncating texts behind the user
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from peft.config import PeftConfig
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
+from mikiwame.framework.options import option, read_options
 
 from .peft_support import PeftLibraryMethod
 
@@ -28,7 +29,7 @@ DEFAULT_VIRTUAL_TOKENS = 20
 
 
 def virtual_tokens(config: RunConfig) -> int:
-    count = int(config.options.get("num_virtual_tokens", DEFAULT_VIRTUAL_TOKENS))
+    count = read_options(SoftPromptOptions, config.options).num_virtual_tokens
     if count < 1:
         raise PeftError(f"--num-virtual-tokens must be at least 1, got {count}", where="--num-virtual-tokens")
     return count
@@ -129,14 +130,17 @@ class PrefixTuning(SoftPrompt):
         return route_prefix_through_cache(super().load(directory, base, labels))
 
 
-@hookimpl
-def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--num-virtual-tokens",
-        type=int,
-        default=DEFAULT_VIRTUAL_TOKENS,
-        help="soft prompts (prompt-tuning, prefix-tuning): trained tokens; they use positions beside --max-length",
+@dataclass
+class SoftPromptOptions:
+    num_virtual_tokens: int = option(
+        DEFAULT_VIRTUAL_TOKENS,
+        "soft prompts (prompt-tuning, prefix-tuning): trained tokens; they use positions beside --max-length",
     )
+
+
+@hookimpl
+def mikiwame_options():
+    return SoftPromptOptions
 
 
 @hookimpl

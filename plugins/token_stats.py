@@ -11,6 +11,7 @@ can learn instead of the task; the words are what a reader should look at first,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mikiwame.framework import hookimpl, plots
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import noun_spans, words
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 
 NAME = "token-stats"
@@ -145,7 +147,7 @@ class TokenStatsAnalyzer:
         train = context.task_data.split("train")
         if not train:
             return {"message": "the run has no training split to count words in", "top": {}}
-        alpha = float(context.options.get("token_stats_alpha") or ALPHA)
+        alpha = read_options(TokenStatsOptions, context.options).token_stats_alpha
         result = word_label_statistics(
             [e.text for e in train], [e.label for e in train], context.task_data.labels, alpha=alpha
         )
@@ -228,14 +230,14 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     return [ReportSection(NAME, "Word–label statistics", 70, data, render, lambda: token_stats_html(results, result))]
 
 
+@dataclass
+class TokenStatsOptions:
+    token_stats_alpha: float = option(ALPHA, "token-stats: false discovery rate for the Benjamini–Hochberg correction")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    parser.add_argument(
-        "--token-stats-alpha",
-        type=float,
-        default=ALPHA,
-        help="token-stats: false discovery rate for the Benjamini–Hochberg correction",
-    )
+def mikiwame_options():
+    return TokenStatsOptions
 
 
 @hookimpl
