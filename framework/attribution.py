@@ -139,14 +139,15 @@ def attention_implementation(model: torch.nn.Module, implementation: str | None)
     """The model's attention switched to `implementation` (a transformers name) for the duration, where the
     model supports switching; None leaves it as it is."""
     current = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    if implementation is None or current in (None, implementation) or not hasattr(model, "set_attn_implementation"):
+    switch = getattr(model, "set_attn_implementation", None)
+    if implementation is None or current in (None, implementation) or switch is None:
         yield
         return
-    model.set_attn_implementation(implementation)
+    switch(implementation)
     try:
         yield
     finally:
-        model.set_attn_implementation(current)
+        switch(current)
 
 
 class BatchAttributor:
@@ -180,7 +181,8 @@ class BatchAttributor:
         self.accelerator = accelerator
         self.attention = attention
         self.device = next(model.parameters()).device
-        layer = model.get_input_embeddings()
+        # torch types an attribute it does not declare as Tensor | Module; transformers' and peft's models have it.
+        layer = model.get_input_embeddings()  # type: ignore[operator]
         if method == "ig":
             self._captum = LayerIntegratedGradients(self._logits, layer)
         else:

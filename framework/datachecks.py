@@ -30,7 +30,8 @@ def _duplicates(data: TaskData, key: Any) -> tuple[list[dict[str, Any]], list[di
     groups: dict[str, list[Any]] = defaultdict(list)
     for e in data.examples:
         groups[key(e.text)].append(e)
-    within, across = [], []
+    within: list[dict[str, Any]] = []
+    across: list[dict[str, Any]] = []
     for text, members in groups.items():
         if len(members) < 2:
             continue

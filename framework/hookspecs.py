@@ -5,41 +5,51 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:  # for the checker only: these modules import each other, and pluggy reads only the names
+    from .analysis import Analyzer
+    from .config import RunConfig
+    from .engine import Evaluation, StepEnd
+    from .models import ModelSource
+    from .peft_method import PeftMethod
+    from .results import Reporter, ReportSection, RunResults
+    from .runner import Run
+    from .task import Task, TaskData
 
 hookspec = pluggy.HookspecMarker("mikiwame")
 hookimpl = pluggy.HookimplMarker("mikiwame")
 
 
 @hookspec
-def mikiwame_register_tasks(register: Callable[[Any], None]) -> None:
+def mikiwame_register_tasks(register: Callable[[Task], None]) -> None:
     """Called once when the plugin manager is built. Call `register(task)` for each task object (one with
     `name`, `description` and `load(config) -> TaskData`). Names must be unique across plugins."""
 
 
 @hookspec
-def mikiwame_register_models(register: Callable[[Any], None]) -> None:
+def mikiwame_register_models(register: Callable[[ModelSource], None]) -> None:
     """Called once when the plugin manager is built. Call `register(source)` for each model source (`name`,
     `description`, `load(config, task_data) -> LoadedModel`). `--model NAME` picks a registered source by
     name; any other value is a hub id or local directory for the `transformers` source."""
 
 
 @hookspec
-def mikiwame_register_peft_methods(register: Callable[[Any], None]) -> None:
+def mikiwame_register_peft_methods(register: Callable[[PeftMethod], None]) -> None:
     """Called once when the plugin manager is built. Call `register(method)` for each PEFT method (`name`,
     `family`, `default_lr`, `apply(model, config)`, `save(model, directory)`, `load(directory, base, labels)`)."""
 
 
 @hookspec
-def mikiwame_register_analyzers(register: Callable[[Any], None]) -> None:
+def mikiwame_register_analyzers(register: Callable[[Analyzer], None]) -> None:
     """Called once when the plugin manager is built. Call `register(analyzer)` for each analyzer (`name`,
     `description`, `analyze(run) -> dict`), chosen with `--analyze NAME,...`."""
 
 
 @hookspec
-def mikiwame_register_reporters(register: Callable[[Any], None]) -> None:
+def mikiwame_register_reporters(register: Callable[[Reporter], None]) -> None:
     """Called once when the plugin manager is built. Call `register(reporter)` for each reporter: an object
     with a `name`, a `live` flag and `render(results, sections)`, plus any hook implementations it wants
     (`mikiwame_before_train`, ...). While a run lasts, each reporter is itself registered as a plugin, so it
@@ -66,7 +76,7 @@ def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @hookspec
-def mikiwame_transform_data(config: Any, data: Any) -> Any:
+def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
     """Called once per run after the task loaded (and `--train-size` subsampled), before the data checks and
     the model (whose vocabulary may be built from the training texts). Return a new `TaskData` to replace the
     data (augmented training texts, masked entities, ...) or None to leave it. Implementations apply one
@@ -74,30 +84,30 @@ def mikiwame_transform_data(config: Any, data: Any) -> Any:
 
 
 @hookspec
-def mikiwame_before_train(run: Any) -> None:
+def mikiwame_before_train(run: Run) -> None:
     """Called once when everything is ready: model built, data checked, engine prepared; just before the
     evaluation before fine-tuning and the first training step. `run` is the `Run` (config, task data, model
     information, data checks, notices, accelerator). Return value ignored."""
 
 
 @hookspec
-def mikiwame_on_step_end(run: Any, step: Any) -> None:
+def mikiwame_on_step_end(run: Run, step: StepEnd) -> None:
     """Called after every optimizer step (sync boundary) with a `StepEnd` (epoch, global step, total steps,
     loss, learning rate). Called on every process: check `run.is_main_process` before printing."""
 
 
 @hookspec
-def mikiwame_on_evaluate(run: Any, evaluation: Any) -> None:
+def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
     """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
     metrics with n and intervals). Return value ignored."""
 
 
 @hookspec
-def mikiwame_after_train(run: Any) -> None:
+def mikiwame_after_train(run: Run) -> None:
     """Called once after training ended (early stopped or not) and the best weights were restored."""
 
 
 @hookspec
-def mikiwame_report_sections(results: Any) -> list[Any] | None:
+def mikiwame_report_sections(results: RunResults) -> list[ReportSection] | None:
     """Called when a report is rendered, live or by `mikiwame report RUN_DIR`, with the saved `RunResults`.
     Return a list of `ReportSection`s (or None); reporters render them in `order`."""

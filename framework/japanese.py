@@ -193,8 +193,9 @@ def find_entities(text: str, gazetteer: Mapping[str, tuple[str, str]] | None = N
     person) and 地名 (adjacent place words merged)."""
     found: list[Span] = []
     taken = [False] * len(text)
-    for surface in sorted(gazetteer or {}, key=lambda s: (-len(s), s)):
-        kind, group = gazetteer[surface]
+    entries = gazetteer or {}
+    for surface in sorted(entries, key=lambda s: (-len(s), s)):
+        kind, group = entries[surface]
         start = text.find(surface)
         while start >= 0:
             end = start + len(surface)

@@ -52,9 +52,9 @@ def bootstrap_estimate(
             method="percentile",
             rng=np.random.default_rng(seed),
         )
-    low, high = res.confidence_interval
-    low = value if np.isnan(low) else float(low)
-    high = value if np.isnan(high) else float(high)
+    ci_low, ci_high = res.confidence_interval
+    low = value if np.isnan(ci_low) else float(ci_low)
+    high = value if np.isnan(ci_high) else float(ci_high)
     return Estimate(value, low, high, n, "bootstrap")
 
 

@@ -123,6 +123,7 @@ class RunPredictor:
         if not texts:
             return torch.empty(0, len(self.labels))
         acc = self.accelerator
+        assert acc is not None  # set whenever there is a model (a classifier returned above)
         columns, _ = tokenize_truncated(self.tokenizer, list(texts), self.max_length)
         loader = length_grouped_loader(
             EncodedTexts(columns, [0] * len(texts)),
@@ -150,6 +151,7 @@ class RunPredictor:
         if self.model is None:
             raise ConfigError(f"this run's model ({self.method}) has no gradients to attribute through")
         acc = self.accelerator
+        assert acc is not None  # set whenever there is a model
         low_precision_cpu = acc.device.type == "cpu" and acc.mixed_precision in ("bf16", "fp16")
         return BatchAttributor(
             self.model,

@@ -22,7 +22,14 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, get_linear_schedule_with_warmup
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    get_linear_schedule_with_warmup,
+)
 
 PRETRAINING_FILE = "pretraining.json"
 IGNORE = -100
@@ -86,7 +93,7 @@ class WholeWordMasker:
                 break
             chosen |= words == w
         inputs, labels = list(ids), [IGNORE] * len(ids)
-        for pos in np.flatnonzero(chosen):
+        for pos in np.flatnonzero(chosen).tolist():
             labels[pos] = ids[pos]
             draw = self.rng.random()
             if draw < 0.8:
@@ -116,11 +123,11 @@ def pad_batch(inputs: list[list[int]], labels: list[list[int]], pad: int) -> dic
 
 def build_language_model(
     tokenizer: Any, causal: bool, hidden: int, layers: int, heads: int, max_positions: int, seed: int
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """A randomly initialised small BERT (masked LM) or GPT-2 (causal LM) over the tokenizer's vocabulary."""
     torch.manual_seed(seed)
     if causal:
-        config = GPT2Config(
+        gpt2 = GPT2Config(
             vocab_size=len(tokenizer),
             n_positions=max_positions,
             n_embd=hidden,
@@ -130,8 +137,8 @@ def build_language_model(
             eos_token_id=tokenizer.sep_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        return GPT2LMHeadModel(config)
-    config = BertConfig(
+        return GPT2LMHeadModel(gpt2)
+    bert = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         num_hidden_layers=layers,
@@ -140,7 +147,7 @@ def build_language_model(
         max_position_embeddings=max(512, max_positions),
         pad_token_id=tokenizer.pad_token_id or 0,
     )
-    return BertForMaskedLM(config)
+    return BertForMaskedLM(bert)
 
 
 @dataclass
@@ -178,8 +185,8 @@ def pretrain(
         raise ValueError("no text to pre-train on")
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     set_seed(budget.seed)
-    loader = torch.utils.data.DataLoader(
-        blocks,
+    loader: torch.utils.data.DataLoader[list[int]] = torch.utils.data.DataLoader(
+        blocks,  # type: ignore[arg-type]  # torch types it Dataset; any sized, indexable sequence serves
         batch_size=budget.batch_size,
         shuffle=True,
         collate_fn=collate,
@@ -219,7 +226,7 @@ def pretrain(
 
 
 def save_language_model(
-    model: torch.nn.Module, tokenizer: Any, directory: Path, record: dict[str, Any], report: PretrainingReport
+    model: PreTrainedModel, tokenizer: Any, directory: Path, record: dict[str, Any], report: PretrainingReport
 ) -> None:
     """The model, its tokenizer, and `pretraining.json` (what it was trained on, how long, the loss)."""
     directory.mkdir(parents=True, exist_ok=True)

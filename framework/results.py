@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import RunDirectoryError
 from .rundir import require_finished
@@ -103,3 +103,15 @@ class ReportSection:
     data: Any
     rich: Callable[[], Any] | None = None
     html: Callable[[], str] | None = None
+
+
+class Reporter(Protocol):
+    """A reporter plugin: `render` shows a run's sections (in `order`) its own way; `live` ones render at the
+    end of every run, the others on `mikiwame report RUN_DIR --format NAME`. It may also implement the engine
+    moments (`mikiwame_before_train`, ...): while a run lasts it is registered as a plugin. What `render`
+    returns (a written file's path, or None) is the reporter's own."""
+
+    name: str
+    live: bool
+
+    def render(self, results: RunResults, sections: list[ReportSection]) -> object: ...

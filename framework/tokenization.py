@@ -189,7 +189,7 @@ def _write(path: Path, columns: Columns) -> None:
     lengths = np.array([len(ids) for ids in columns["input_ids"]], dtype=np.int64)
     arrays = {k: np.fromiter((i for seq in v for i in seq), dtype=np.int32) for k, v in columns.items()}
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, lengths=lengths, **arrays)
+    np.savez(tmp, allow_pickle=False, lengths=lengths, **arrays)  # int arrays only, so never a pickle
     os.replace(tmp, path)
 
 
