@@ -284,12 +284,12 @@ class Engine:
         self,
         summarize: Callable[[Predictions], dict],
         summarize_quickly: Callable[[Predictions], dict],
-        resume: str | None = None,
+        resume: Path | str | None = None,
     ) -> Fitted:
         """`before_train`, the evaluation before fine-tuning, training (`summarize_quickly`: per-epoch figures
         without intervals), the evaluation after, and the predictions of every split."""
         self.hooks.mikiwame_before_train(run=self.run)
-        evaluated = [s for s in ("validation", "test") if s in self.eval_loaders]
+        evaluated: list[str] = [s for s in ("validation", "test") if s in self.eval_loaders]
         before = {s: self.evaluate(s, "before", None, summarize)[1] for s in evaluated}
         progress = self.train(summarize_quickly, resume=resume)
         after: dict[str, dict[str, Any]] = {}
@@ -314,7 +314,7 @@ class Engine:
         return predictions, metrics
 
     # ---------------------------------------------------------------- training
-    def train(self, summarize: Callable[[Predictions], dict], resume: str | None = None) -> TrainingProgress:
+    def train(self, summarize: Callable[[Predictions], dict], resume: Path | str | None = None) -> TrainingProgress:
         acc, model, optimizer, scheduler, cfg = (
             self.accelerator,
             self.model,
@@ -323,12 +323,15 @@ class Engine:
             self.config,
         )
         progress = self.progress
+        if self.train_loader is None:
+            raise ConfigError("the task has no training split to fine-tune on", where="--task")
+        train_loader = self.train_loader
         loss_sum = torch.zeros((), device=acc.device)
         if resume:
             loss_sum = self.load_checkpoint(Path(resume))
         for epoch in range(progress.epoch, cfg.epochs):
             # The sampler's epoch is set before skipping: the skipping loader does not pass it on.
-            loader = self.train_loader
+            loader = train_loader
             loader.set_epoch(epoch)
             if progress.batches_done:
                 loader = skip_first_batches(loader, progress.batches_done)
@@ -380,7 +383,7 @@ class Engine:
         train_loss = acc.reduce(loss_sum, reduction="mean").item() / max(progress.batches_done, 1)
         record: dict[str, Any] = {
             "step": progress.global_step,
-            "epoch": epoch + progress.batches_done / len(self.train_loader),
+            "epoch": epoch + progress.batches_done / len(self.train_loader or [None]),
             "train_loss": train_loss,
         }
         if "validation" in self.eval_loaders:

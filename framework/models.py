@@ -12,7 +12,9 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import torch
+from transformers import PreTrainedModel
 
+from .classifier import TextClassifier
 from .config import RunConfig
 from .errors import ModelError
 from .task import TaskData
@@ -39,7 +41,7 @@ class ModelUnavailable(Exception):
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
+    model: PreTrainedModel
     tokenizer: Any
     name: str
     source: str
@@ -67,7 +69,7 @@ class ModelSource(Protocol):
     name: str
     description: str
 
-    def load(self, config: RunConfig, task: TaskData) -> LoadedModel: ...
+    def load(self, config: RunConfig, task: TaskData) -> LoadedModel | TextClassifier: ...
 
 
 @cache

@@ -7,6 +7,7 @@ third-party plugin is broken); `mikiwame plugins` shows every name.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -137,7 +138,7 @@ def _wanted(names_env: str | None) -> set[str] | None:
 
 def _candidates() -> Iterable[tuple[str, Callable[[], Any]]]:
     for path in DEFAULT_PLUGINS:
-        yield _short_name(path), lambda path=path: importlib.import_module(path)
+        yield _short_name(path), functools.partial(importlib.import_module, path)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         yield ep.name, ep.load
 

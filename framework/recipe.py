@@ -73,6 +73,7 @@ def _resumed(config: RunConfig, explicit: set[str], plugin_dests: Sequence[str],
     """`--resume CHECKPOINT` continues with the config saved beside that checkpoint. An option given with it
     that differs from that config is refused rather than silently ignored (`--output-dir` may differ: it only
     says where the resumed run is written)."""
+    assert config.resume is not None  # called only for a config that resumes
     checkpoint, _ = complete_checkpoint(Path(config.resume))
     saved_path = checkpoint.parent.parent / "config.json"
     if not saved_path.is_file():

@@ -329,7 +329,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     )
 
 
-def _resume_point(run_: Run) -> str | None:
+def _resume_point(run_: Run) -> Path | None:
     """`--resume`: the newest complete checkpoint at or before the one given (a damaged one is said)."""
     if not run_.config.resume:
         return None
