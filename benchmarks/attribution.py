@@ -45,7 +45,7 @@ from scipy import stats
 from mikiwame.framework.attribution import BatchAttributor
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.task import Example, TaskData
-from mikiwame.plugins.tiny_model import TinySource
+from mikiwame.plugins.models.tiny import TinySource
 
 REPO = Path(__file__).resolve().parents[1]
 HEADLINES = REPO / "data" / "headlines" / "headlines.tsv"
@@ -118,7 +118,7 @@ def base_model_dir(directory: Path, train_texts: list[str]) -> Path:
     filled up to 32,768 entries so the embedding matrix has the real size."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+    from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
     vocab = build_vocabulary(train_texts, BASE_VOCABULARY)
     vocab += [f"[unused{i}]" for i in range(BASE_VOCABULARY - len(vocab))]
@@ -132,7 +132,7 @@ def base_model_dir(directory: Path, train_texts: list[str]) -> Path:
 
 def base_run(work: Path) -> Path:
     """The base-shaped model fine-tuned with LoRA in bf16 for one epoch by the recipe, as a user runs it."""
-    from mikiwame.plugins.headlines import Headlines
+    from mikiwame.plugins.tasks.headlines import Headlines
 
     data = Headlines().load(RunConfig())
     model_dir = base_model_dir(work / "model", [e.text for e in data.split("train")])
@@ -183,7 +183,7 @@ def measure(run: Path, path: str, limit: int | None, out: Path) -> None:
 
 def shares(text: str, scores: list[float], tokenizer_spans: list) -> list[float]:
     from mikiwame.framework.attribution import TextAttribution
-    from mikiwame.plugins.shortcuts import word_shares
+    from mikiwame.plugins.analyzers.shortcuts import word_shares
 
     attribution = TextAttribution([], np.asarray(scores), tokenizer_spans, 0, float("nan"), float("nan"))
     return [share for _, _, share in word_shares(text, attribution)]

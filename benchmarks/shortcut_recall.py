@@ -5,7 +5,7 @@ relies on, and how stable the flagged set is across training seeds.
     python benchmarks/shortcut_recall.py --corpora livedoor --seeds 1 2 3 --base runs/livedoor-mlm
 
 For each corpus and seed a tiny model is fine-tuned with the recipe defaults (1,000 training texts, 8 epochs),
-then on its held-out texts the oracle deletes every unit with enough support (plugins/occlusion.py) and the
+then on its held-out texts the oracle deletes every unit with enough support (plugins/analyzers/occlusion.py) and the
 default detector (integrated gradients proposes, occlusion confirms) flags what it flags. The reference is the
 oracle's relied-on units (flip rate ≥ 0.5, support ≥ 10, purity ≥ 0.8, overlapping units folded). Per row:
 recall, precision, the oracle units the detector missed, and those with flip rate ≥ 0.7 it missed (the goal: none);
@@ -38,8 +38,8 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
-from mikiwame.plugins.occlusion import HeldOut, TrainingUnits, judge, occlusion_oracle
-from mikiwame.plugins.shortcuts import DEFAULT_MAX_TEXTS, find_shortcuts
+from mikiwame.plugins.analyzers.occlusion import HeldOut, TrainingUnits, judge, occlusion_oracle
+from mikiwame.plugins.analyzers.shortcuts import DEFAULT_MAX_TEXTS, find_shortcuts
 
 HEADLINES = REPO / "data" / "headlines" / "headlines.tsv"
 TAG, TAG_LABEL = "【話題】", "economy"  # planted at the end of most economy headlines, its word 話題 elsewhere too

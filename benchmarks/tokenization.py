@@ -17,7 +17,7 @@ from pathlib import Path
 from corpora import jrte_pn_texts, livedoor_titles, shared_data
 
 from mikiwame.framework.tokenization import tokenize_texts
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
 
 def timed(fn, *args):

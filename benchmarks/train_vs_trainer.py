@@ -52,7 +52,7 @@ def build(shape: str, data_dir: str, check: bool):
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import BertConfig, BertForSequenceClassification
 
-    from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+    from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
     layers, hidden, heads, n_train, n_eval, epochs = SHAPES[shape]
     texts, labels = livedoor_titles(shared_data(data_dir))

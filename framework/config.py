@@ -77,8 +77,8 @@ class RunConfig:
 
     @classmethod
     def of(cls, **values: Any) -> RunConfig:
-        """A config from keyword values, the plugins' options among them (`RunConfig.of(model="tiny",
-        tiny_hidden=32)`): what is not a core field goes into `options`."""
+        """A config from keyword values, plugins' options among them (`RunConfig.of(epochs=3, my_option=2)`):
+        what is not a core field goes into `options`."""
         known = {f.name for f in dataclasses.fields(cls)}
         options = {**values.pop("options", {}), **{k: values.pop(k) for k in list(values) if k not in known}}
         return cls(**values, options=options)
@@ -126,7 +126,7 @@ class RunConfig:
         """A saved config, each value checked against its type (the core's fields, and the plugins' options in
         `option_types`), so a hand-edited or received file fails here with its key named, not deep inside
         training. A key of a plugin's options found at the top level (where configs before plugins declared
-        their options kept them, e.g. the tiny model's sizes) is moved into `options`."""
+        their options kept them, e.g. a model plugin's sizes) is moved into `options`."""
         values = _read_json_object(path)
         known = {f.name for f in dataclasses.fields(cls)}
         option_types = option_types or {}

@@ -250,7 +250,7 @@ class Engine:
         train_loader = loader(train, config.batch_size, True, config.grad_accum) if train is not None else None
         prepared = acc.prepare(model, optimizer, *([train_loader] if train_loader else []), *eval_loaders.values())
         self.model, self.optimizer = prepared[0], prepared[1]
-        # Only the trainable tensors: walking every frozen one for a missing gradient was 6% of a tiny LoRA
+        # Only the trainable tensors: walking every frozen one for a missing gradient was 6% of a small adapter
         # step. FSDP keeps `model.parameters()`, which Accelerate matches to use the sharded norm.
         self.clipped_parameters = (
             list(self.model.parameters())

@@ -41,7 +41,7 @@ def bootstrap_estimate(
     if n < 2 or all(np.all(d == d[0]) for d in data):
         return Estimate(value, value, value, n, "bootstrap")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples are expected on tiny or perfect data
+        warnings.simplefilter("ignore")  # degenerate resamples are expected on very small or perfect data
         res = stats.bootstrap(
             data,
             statistic,

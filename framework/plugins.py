@@ -22,37 +22,7 @@ from . import hookspecs
 from .options import CommandLine, add_options, field_types
 from .registry import Registry
 
-DEFAULT_PLUGINS = (
-    "mikiwame.plugins.headlines",
-    "mikiwame.plugins.livedoor",
-    "mikiwame.plugins.jrte",
-    "mikiwame.plugins.csv_task",
-    "mikiwame.plugins.tfidf_lr",
-    "mikiwame.plugins.word_vectors",
-    "mikiwame.plugins.vectors_lr",
-    "mikiwame.plugins.transformers_model",
-    "mikiwame.plugins.tiny_model",
-    "mikiwame.plugins.full_finetune",
-    "mikiwame.plugins.lora",
-    "mikiwame.plugins.reparametrisation",
-    "mikiwame.plugins.soft_prompt",
-    "mikiwame.plugins.bottleneck_adapter",
-    "mikiwame.plugins.selective",
-    "mikiwame.plugins.cloze",
-    "mikiwame.plugins.icl",
-    "mikiwame.plugins.pipeline_model",
-    "mikiwame.plugins.run_report",
-    "mikiwame.plugins.error_analysis",
-    "mikiwame.plugins.token_stats",
-    "mikiwame.plugins.curves",
-    "mikiwame.plugins.calibration",
-    "mikiwame.plugins.shortcuts",
-    "mikiwame.plugins.entities",
-    "mikiwame.plugins.entity_bias",
-    "mikiwame.plugins.terminal",
-    "mikiwame.plugins.json_report",
-    "mikiwame.plugins.html_report",
-)
+BUILT_IN_PACKAGE = "mikiwame.plugins"  # its BUILT_IN names the modules loaded first
 ENTRY_POINT_GROUP = "mikiwame"
 PLUGINS_ENV = "MIKIWAME_PLUGINS"
 
@@ -137,7 +107,7 @@ def _wanted(names_env: str | None) -> set[str] | None:
 
 
 def _candidates() -> Iterable[tuple[str, Callable[[], Any]]]:
-    for path in DEFAULT_PLUGINS:
+    for path in importlib.import_module(BUILT_IN_PACKAGE).BUILT_IN:
         yield _short_name(path), functools.partial(importlib.import_module, path)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         yield ep.name, ep.load

@@ -1,0 +1,37 @@
+"""The built-in plugins, grouped by kind: tasks/, models/, peft/, analyzers/, reporters/. Each module listed
+here is loaded as a plugin named after it (`mikiwame plugins` lists them); the other modules are helpers of
+the ones beside them."""
+
+BUILT_IN = (
+    "mikiwame.plugins.tasks.headlines",
+    "mikiwame.plugins.tasks.livedoor",
+    "mikiwame.plugins.tasks.jrte",
+    "mikiwame.plugins.tasks.csv",
+    "mikiwame.plugins.models.tfidf_lr",
+    "mikiwame.plugins.models.word_vectors",
+    "mikiwame.plugins.models.vectors_lr",
+    "mikiwame.plugins.models.transformers",
+    "mikiwame.plugins.models.tiny",
+    "mikiwame.plugins.peft.full",
+    "mikiwame.plugins.peft.head_only",
+    "mikiwame.plugins.peft.lora",
+    "mikiwame.plugins.peft.ia3",
+    "mikiwame.plugins.peft.dora",
+    "mikiwame.plugins.peft.soft_prompt",
+    "mikiwame.plugins.peft.adapter",
+    "mikiwame.plugins.peft.bitfit",
+    "mikiwame.plugins.models.cloze",
+    "mikiwame.plugins.models.icl",
+    "mikiwame.plugins.models.pipeline",
+    "mikiwame.plugins.reporters.run_report",
+    "mikiwame.plugins.analyzers.errors",
+    "mikiwame.plugins.analyzers.token_stats",
+    "mikiwame.plugins.analyzers.curves",
+    "mikiwame.plugins.analyzers.calibration",
+    "mikiwame.plugins.analyzers.shortcuts",
+    "mikiwame.plugins.tasks.entities",
+    "mikiwame.plugins.analyzers.entity_bias",
+    "mikiwame.plugins.reporters.terminal",
+    "mikiwame.plugins.reporters.json",
+    "mikiwame.plugins.reporters.html",
+)

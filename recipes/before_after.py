@@ -34,10 +34,10 @@ from mikiwame.framework.recipe import build_command_line, config_from_command_li
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example, TaskData
-from mikiwame.plugins.cloze import ClozeSource
-from mikiwame.plugins.icl import SELECTIONS, CausalLMScorer, icl_grid
-from mikiwame.plugins.pipeline_model import PipelineSource
-from mikiwame.plugins.prompting import load_language_model, load_prompt_spec
+from mikiwame.plugins.models.cloze import ClozeSource
+from mikiwame.plugins.models.icl import SELECTIONS, CausalLMScorer, icl_grid
+from mikiwame.plugins.models.pipeline import PipelineSource
+from mikiwame.plugins.models.prompting import load_language_model, load_prompt_spec
 
 FLOOR_MODEL = "tfidf-lr"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from mikiwame.framework.config import DEFAULT_MODEL, RunConfig
 from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.options import option
-from mikiwame.framework.peft_comparison import DEFAULT_GRID, ComparisonPlan, compare
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.recipe import build_command_line, config_from_command_line
-from mikiwame.plugins import peft_comparison_report as report
+from mikiwame.studies import peft_comparison_report as report
+from mikiwame.studies.peft_comparison import DEFAULT_GRID, ComparisonPlan, compare
 
 DEFAULTS = RunConfig(task="headlines", model=DEFAULT_MODEL, epochs=5, batch_size=16, patience=0)
 METHODS = "lora,ia3,prompt-tuning,adapter,bitfit,full,head-only"

@@ -16,7 +16,7 @@ from mikiwame.framework.errors import MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.recipe import parse_config
 from mikiwame.framework.runner import run_guarded
-from mikiwame.plugins.entity_bias import compare_mitigations, comparison_table
+from mikiwame.plugins.analyzers.entity_bias import compare_mitigations, comparison_table
 
 DEFAULTS = RunConfig(task="headlines", model="tiny", peft="auto", epochs=8, batch_size=16, patience=3)
 VARIANTS = {

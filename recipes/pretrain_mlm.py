@@ -22,7 +22,11 @@ from accelerate import Accelerator
 
 from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
-from mikiwame.framework.pretraining import (
+from mikiwame.plugins.models.prompting import load_language_model
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer, words_with_vectors
+from mikiwame.plugins.models.word_vectors import VECTOR_STD_FACTOR, initialise_embeddings
+from mikiwame.studies.livedoor_bodies import training_bodies
+from mikiwame.studies.pretraining import (
     PretrainingBudget,
     WholeWordMasker,
     build_language_model,
@@ -31,10 +35,6 @@ from mikiwame.framework.pretraining import (
     pretrain,
     save_language_model,
 )
-from mikiwame.plugins.livedoor_bodies import training_bodies
-from mikiwame.plugins.prompting import load_language_model
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer, words_with_vectors
-from mikiwame.plugins.word_vectors import VECTOR_STD_FACTOR, initialise_embeddings
 
 
 def read_texts(path: Path, split_seed: int) -> tuple[list[str], dict]:

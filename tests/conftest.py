@@ -66,7 +66,7 @@ def labelled_rows(per_label: int = 12) -> list[tuple[str, str]]:
 def write_vector_table(path: Path, texts: Iterable[str], dim: int = 16, seed: int = 0) -> Path:
     """A word2vec text file standing in for pre-trained vectors (no download in tests): a seeded random vector
     for every MeCab word of `texts`, most frequent first as such files are sorted."""
-    from mikiwame.plugins.tiny_model import mecab_words
+    from mikiwame.plugins.models.tiny import mecab_words
 
     words = mecab_words()
     counts = Counter(w for text in texts for w in words.tokenize(text))

@@ -9,7 +9,7 @@ from transformers import DataCollatorWithPadding
 from mikiwame.framework.batching import EncodedTexts, PadToLongest
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.tokenization import tokenize_texts
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
 TEXTS = ["日銀が追加利上げを決定", "円安", "新型スマートフォンの発売日が決まり、予約が始まった", "W杯予選で日本が勝利"]
 

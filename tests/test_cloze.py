@@ -17,9 +17,9 @@ import torch
 
 from mikiwame.framework.cli import main as cli_main
 from mikiwame.framework.errors import ConfigError
-from mikiwame.plugins.cloze import ClozeClassifier, MaskedLMScorer, calibrate, label_probabilities
-from mikiwame.plugins.prompting import PromptSpec, load_language_model, load_prompt_spec
-from mikiwame.plugins.tiny_model import SPECIAL_TOKENS, japanese_tokenizer
+from mikiwame.plugins.models.cloze import ClozeClassifier, MaskedLMScorer, calibrate, label_probabilities
+from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.tiny import SPECIAL_TOKENS, japanese_tokenizer
 
 from . import tiny_lms
 from .conftest import one_torch_thread

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from mikiwame.framework.errors import ConfigError
-from mikiwame.framework.pretraining import build_language_model
-from mikiwame.plugins.icl import CausalLMScorer, DemonstrationPicker, IclClassifier, icl_grid
-from mikiwame.plugins.prompting import load_language_model, load_prompt_spec
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.models.icl import CausalLMScorer, DemonstrationPicker, IclClassifier, icl_grid
+from mikiwame.plugins.models.prompting import load_language_model, load_prompt_spec
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
+from mikiwame.studies.pretraining import build_language_model
 
 from . import tiny_lms
 from .conftest import one_torch_thread

@@ -13,10 +13,10 @@ import pytest
 from rich.console import Console
 
 from mikiwame.framework.errors import ConfigError
-from mikiwame.framework.paired import compare_paired, mcnemar_exact
-from mikiwame.framework.peft_comparison import learning_rates, parse_grid
 from mikiwame.framework.plugins import build_plugin_set
-from mikiwame.plugins import peft_comparison_report as report
+from mikiwame.studies import peft_comparison_report as report
+from mikiwame.studies.paired import compare_paired, mcnemar_exact
+from mikiwame.studies.peft_comparison import learning_rates, parse_grid
 
 
 def test_grid_multiplies_defaults_and_lets_families_and_methods_override():

@@ -35,8 +35,8 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example, TaskData
-from mikiwame.plugins.peft_support import load_base_classifier
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.peft.support import load_base_classifier
 
 from .conftest import one_torch_thread
 

@@ -15,8 +15,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, pipeline
 
 from mikiwame.framework.errors import ConfigError
-from mikiwame.plugins.pipeline_model import LabelMapping, parse_label_map
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
+from mikiwame.plugins.models.pipeline import LabelMapping, parse_label_map
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = ["negative", "neutral", "positive"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import mikiwame.plugins as built_in
 from mikiwame.framework import hookimpl, hookspecs, plugins
 from mikiwame.framework.errors import ConfigError, PluginError
 from mikiwame.framework.plugins import build_plugin_set
@@ -57,7 +58,7 @@ def test_a_typo_gets_the_near_name():
 def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(tmp_path, monkeypatch):
     (tmp_path / "broken_plugin.py").write_text("import no_such_module_here\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "broken_plugin"))
+    monkeypatch.setattr(built_in, "BUILT_IN", (*built_in.BUILT_IN, "broken_plugin"))
     ps = build_plugin_set()
     assert [f.name for f in ps.failures] == ["broken_plugin"]
     assert "no_such_module_here" in ps.failures[0].error
@@ -66,7 +67,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(tmp_path,
 
 
 def test_mikiwame_plugins_limits_what_loads(monkeypatch):
-    monkeypatch.setenv(plugins.PLUGINS_ENV, "headlines,full_finetune")
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "headlines,full,head_only")
     ps = build_plugin_set()
     assert ps.tasks.names() == ["headlines"]
     assert ps.peft_methods.names() == ["full", "head-only"]

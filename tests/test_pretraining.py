@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from transformers import AutoModelForCausalLM
 
-from mikiwame.framework.pretraining import IGNORE, WholeWordMasker, corpus_blocks
-from mikiwame.plugins.tiny_model import japanese_tokenizer
+from mikiwame.plugins.models.tiny import japanese_tokenizer
+from mikiwame.studies.pretraining import IGNORE, WholeWordMasker, corpus_blocks
 
 from .conftest import write_vector_table
 
@@ -116,7 +116,7 @@ def test_causal_pretraining_writes_a_causal_lm(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not LIVEDOOR.is_file(), reason=f"livedoor archive not found at {LIVEDOOR}")
 def test_livedoor_bodies_come_from_the_training_split_only():
-    from mikiwame.plugins.livedoor_bodies import headline_splits, read_articles, training_bodies
+    from mikiwame.studies.livedoor_bodies import headline_splits, read_articles, training_bodies
 
     bodies, counts = training_bodies(LIVEDOOR, seed=42)
     splits = headline_splits(LIVEDOOR, 42, None)

@@ -6,7 +6,7 @@ import pytest
 
 from mikiwame.framework.tables import read_rows
 from mikiwame.framework.tokenization import FastJapaneseTokenizer, tokenize_texts
-from mikiwame.plugins.tiny_model import japanese_tokenizer
+from mikiwame.plugins.models.tiny import japanese_tokenizer
 
 from .conftest import REPO
 
@@ -33,7 +33,7 @@ TRICKY = [
 def tokenizer():
     # A small vocabulary from some headlines: other headlines and the tricky strings meet unknown words,
     # so WordPiece has to split and fall back to [UNK].
-    from mikiwame.plugins.tiny_model import build_vocabulary
+    from mikiwame.plugins.models.tiny import build_vocabulary
 
     return japanese_tokenizer(build_vocabulary(HEADLINES[:200], 600))
 

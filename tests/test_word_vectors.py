@@ -19,7 +19,7 @@ from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 from mikiwame.framework.splits import subsample_train
-from mikiwame.plugins.word_vectors import (
+from mikiwame.plugins.models.word_vectors import (
     VECTOR_STD_FACTOR,
     GinzaTable,
     TextTable,

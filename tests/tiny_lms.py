@@ -9,14 +9,14 @@ import json
 import random
 from pathlib import Path
 
-from mikiwame.framework.pretraining import (
+from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
+from mikiwame.studies.pretraining import (
     PretrainingBudget,
     WholeWordMasker,
     build_language_model,
     causal_batch,
     pretrain,
 )
-from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer
 
 LABEL_WORDS = {"economy": "株価", "sports": "野球"}
 KEY_WORDS = {"economy": "市場", "sports": "選手"}

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from mikiwame.plugins.calibration import calibration_summary
+from mikiwame.plugins.analyzers.calibration import calibration_summary
 
 N = 5_000
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mikiwame.framework.runner import run
-from mikiwame.plugins.curves import diagnose
+from mikiwame.plugins.analyzers.curves import diagnose
 
 from .conftest import analyzer_config
 

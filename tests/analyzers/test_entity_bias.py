@@ -14,8 +14,8 @@ from mikiwame.framework.cli import main
 from mikiwame.framework.japanese import PERSON, find_entities
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
-from mikiwame.plugins.entities import LISTS, load_entity_lists, mask_entities, swap
-from mikiwame.plugins.entity_bias import compare_mitigations
+from mikiwame.plugins.analyzers.entity_bias import compare_mitigations
+from mikiwame.plugins.tasks.entities import LISTS, load_entity_lists, mask_entities, swap
 
 from ..conftest import write_vector_table
 from .conftest import tiny_config, write_tsv

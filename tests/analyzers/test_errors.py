@@ -8,7 +8,7 @@ import shutil
 from mikiwame.framework.analysis import run_analyzers
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
-from mikiwame.plugins.error_analysis_report import pair_rows
+from mikiwame.plugins.analyzers.errors_report import pair_rows
 
 
 def _listed(result: dict) -> set[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mikiwame.plugins.shortcut_units import fold_overlapping, text_units, training_counts, unit_evidence
+from mikiwame.plugins.analyzers.shortcut_units import fold_overlapping, text_units, training_counts, unit_evidence
 
 
 def test_bracketed_segments_are_units_with_their_brackets_in_every_bracket_form():

@@ -16,9 +16,9 @@ from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
-from mikiwame.plugins.occlusion import MIN_PURITY, MIN_SUPPORT, judge
-from mikiwame.plugins.shortcut_units import text_units, training_counts
-from mikiwame.plugins.shortcuts import MIN_FLIP_RATE
+from mikiwame.plugins.analyzers.occlusion import MIN_PURITY, MIN_SUPPORT, judge
+from mikiwame.plugins.analyzers.shortcut_units import text_units, training_counts
+from mikiwame.plugins.analyzers.shortcuts import MIN_FLIP_RATE
 
 from ..conftest import write_vector_table
 from .conftest import read_headlines, tiny_config, write_tsv
@@ -170,7 +170,7 @@ def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
 
     from mikiwame.framework.config import RunConfig
     from mikiwame.framework.task import Example, TaskData
-    from mikiwame.plugins.tiny_model import TinySource
+    from mikiwame.plugins.models.tiny import TinySource
 
     texts = [r["text"] for r in read_headlines()[:12]]
     data = TaskData("t", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "t")

@@ -8,7 +8,7 @@ import random
 import numpy as np
 from scipy import stats
 
-from mikiwame.plugins.token_stats import word_label_statistics
+from mikiwame.plugins.analyzers.token_stats import word_label_statistics
 
 from .conftest import PLANTED_LABEL, PLANTED_WORD, planted_rows, read_headlines
 

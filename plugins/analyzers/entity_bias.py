@@ -31,10 +31,9 @@ from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import Span, located_words
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
-
-from .entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
-from .occlusion import mean_interval, wilson
-from .shortcuts_report import _interval
+from mikiwame.plugins.analyzers.occlusion import mean_interval, wilson
+from mikiwame.plugins.analyzers.shortcuts_report import _interval
+from mikiwame.plugins.tasks.entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence

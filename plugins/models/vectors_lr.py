@@ -1,6 +1,6 @@
 """[TF-IDF, mean word vector] + logistic regression (`--model vectors-lr`): the floor with some knowledge of
 Japanese. The TF-IDF features are tfidf-lr's; beside them sits the L2-normalised mean of the text's word vectors
-(plugins/word_vectors.py, `ja-ginza` unless `--init-vectors` names another table), so words the few training
+(plugins/models/word_vectors.py, `ja-ginza` unless `--init-vectors` names another table), so words the few training
 texts never showed still count through their neighbours. C is chosen by stratified cross-validation on the
 training split (the validation split stays for the report, as for every model).
 
@@ -23,9 +23,8 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
 from mikiwame.framework.task import TaskData
-
-from .tfidf_lr import MecabWords, word_tfidf
-from .word_vectors import GINZA, word_vectors
+from mikiwame.plugins.models.tfidf_lr import MecabWords, word_tfidf
+from mikiwame.plugins.models.word_vectors import GINZA, word_vectors
 
 NAME = "vectors-lr"
 SAVED_JSON = "vectors_lr.json"

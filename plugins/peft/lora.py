@@ -14,8 +14,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig, check_probability
 from mikiwame.framework.errors import ConfigError, PeftError
 from mikiwame.framework.options import option, read_options
-
-from .peft_support import PeftLibraryMethod
+from mikiwame.plugins.peft.support import PeftLibraryMethod
 
 LORA_LAYER_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d)
 LAYER_INDEX = re.compile(r"\.(\d+)\.")
@@ -71,7 +70,7 @@ def validate_targets(
 
 @dataclass
 class LoraOptions:
-    """Also DoRA's (plugins/reparametrisation.py)."""
+    """Also DoRA's (plugins/peft/ia3.py)."""
 
     lora_r: int = option(8, "rank of the LoRA update")
     lora_alpha: int = option(16, "scale of the LoRA update (alpha / r)")

@@ -20,8 +20,7 @@ from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import has_latin_acronym, words
 from mikiwame.framework.metrics import accuracy_estimate
 from mikiwame.framework.results import ReportSection, RunResults
-
-from .error_analysis_report import report_sections
+from mikiwame.plugins.analyzers.errors_report import report_sections
 
 NAME = "errors"
 RARE_PIECE_MAX_COUNT = 0  # a word piece seen at most this often in the training texts counts as rare (unseen)

@@ -19,8 +19,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
 from mikiwame.framework.task import TaskData
-
-from .tiny_model import mecab_words
+from mikiwame.plugins.models.tiny import mecab_words
 
 NAME = "tfidf-lr"
 SAVED = "tfidf_lr.json"

@@ -29,7 +29,7 @@ from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, describe_model
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
-from mikiwame.plugins.prompting import PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, load_prompt_spec
 
 SELECTIONS = ("random", "balanced", "similar")
 

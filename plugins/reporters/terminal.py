@@ -13,8 +13,7 @@ from rich.text import Text
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.results import ReportSection, RunResults
-
-from .run_report import data_checks_renderable, metrics_table, model_table
+from mikiwame.plugins.reporters.run_report import data_checks_renderable, metrics_table, model_table
 
 SHOWN_LIVE = {"model", "data"}
 NOTICE_STYLE = {"banner": "bold white on red", "warning": "yellow", "info": "cyan"}

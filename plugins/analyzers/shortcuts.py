@@ -2,12 +2,12 @@
 
 Measured on the evaluation texts (validation and test; the training texts when a run has none); docs/shortcuts.md
 states the rule:
-1. units (plugins/shortcut_units.py): MeCab words, merged noun spans, bracketed segments and word n-grams;
+1. units (plugins/analyzers/shortcut_units.py): MeCab words, merged noun spans, bracketed segments and word n-grams;
 2. attribution proposes: integrated gradients (or gradient × input) of the predicted class logit, summed from
    word pieces into units; a unit's *share* in a text is its attribution over the sum of the absolute
    attributions of all pieces of that text. Mean share per (unit, predicted label), with a 95% bootstrap interval
    and support (texts); pure pairs with a share worth testing are proposed;
-3. occlusion confirms (plugins/occlusion.py, the oracle's own test): deleting the unit from every text of its
+3. occlusion confirms (plugins/analyzers/occlusion.py, the oracle's own test): deleting the unit from every text of its
    support flips that many predictions (Wilson interval); with the unit's own training purity and support, the
    oracle's rule decides, and overlapping flagged units are folded into the one that carries the effect.
 `--shortcuts-method occlusion` skips attribution and deletes every unit with enough support (the oracle).
@@ -29,8 +29,7 @@ from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, 
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.japanese import Span, located_words, normalise, unit_spans
 from mikiwame.framework.results import ReportSection, RunResults
-
-from .occlusion import (
+from mikiwame.plugins.analyzers.occlusion import (
     MIN_FLIP_RATE,
     MIN_PURITY,
     MIN_SUPPORT,
@@ -43,13 +42,14 @@ from .occlusion import (
     occlusion_oracle,
     relied_on,
 )
-from .shortcut_units import TextUnits
-from .shortcuts_report import shortcuts_html, shortcuts_renderable
+from mikiwame.plugins.analyzers.shortcut_units import TextUnits
+from mikiwame.plugins.analyzers.shortcuts_report import shortcuts_html, shortcuts_renderable
 
 NAME = "shortcuts"
 METHODS = (*ATTRIBUTION_METHODS, "occlusion")
 # What attribution proposes to occlusion; the flagging rule itself (MIN_SUPPORT, MIN_PURITY, MIN_FLIP_RATE) is
-# the oracle's, in plugins/occlusion.py. docs/shortcuts.md states these values and the tests use these constants.
+# the oracle's, in plugins/analyzers/occlusion.py. docs/shortcuts.md states these values; the tests use these
+# constants.
 MIN_PROPOSAL_SHARE = 0.05  # mean share of the text's total |attribution| a pure unit needs to be confirmed
 PROPOSALS = 60  # pure (unit, label) pairs, highest mean share first, confirmed by occlusion at most
 CANDIDATES = 15  # (unit, label) pairs, highest mean share first, shown and tested whatever their purity

@@ -8,8 +8,7 @@ import torch
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
-
-from .peft_support import TrainedPartMethod, train_only
+from mikiwame.plugins.peft.support import TrainedPartMethod, train_only
 
 
 class BitFit(TrainedPartMethod):

@@ -1,9 +1,9 @@
 """Comparing PEFT methods on one task under one budget: every training is an ordinary run (runner.run) in its
 own process, so each method's peak memory is its own (RSS never goes down within a process); the learning rate
 of each method is chosen on the validation split from a small grid with the first seed; the other seeds reuse
-it. Returns a JSON-ready result; recipes/compare_peft.py renders it through plugins/peft_comparison_report.py.
+it. Returns a JSON-ready result; recipes/compare_peft.py renders it through studies/peft_comparison_report.py.
 
-    python -m mikiwame.framework.peft_comparison WORKER_SPEC.json   # one measured run (used internally)
+    python -m mikiwame.studies.peft_comparison WORKER_SPEC.json   # one measured run (used internally)
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import hookimpl
-from .config import RunConfig
-from .errors import ConfigError
-from .models import load_model
-from .paired import adjust_p_values, compare_paired
-from .plugins import PluginSet, build_plugin_set
-from .results import RunResults
-from .runner import run
+from mikiwame.framework import hookimpl
+from mikiwame.framework.config import RunConfig
+from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.models import load_model
+from mikiwame.framework.plugins import PluginSet, build_plugin_set
+from mikiwame.framework.results import RunResults
+from mikiwame.framework.runner import run
+from mikiwame.studies.paired import adjust_p_values, compare_paired
 
 SCHEMA_VERSION = 1
 SELECTION_METRIC = "macro_f1"
@@ -149,7 +149,7 @@ def _run_worker(config: RunConfig, threads: int, work: Path, name: str) -> dict[
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as fh:
         done = subprocess.run(
-            [sys.executable, "-m", "mikiwame.framework.peft_comparison", str(spec)], stdout=fh, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "mikiwame.studies.peft_comparison", str(spec)], stdout=fh, stderr=subprocess.STDOUT
         )
     if done.returncode != 0 or not out.is_file():
         tail = "".join(log.read_text(encoding="utf-8").splitlines(keepends=True)[-15:])

@@ -1,5 +1,5 @@
-"""The baselines every PEFT method is compared to: full fine-tuning (every weight trains) and head-only (a
-linear probe: the encoder is frozen, only the classification head trains)."""
+"""Full fine-tuning, the baseline every PEFT method is compared to: every weight trains, and the run saves the
+whole model (it needs no base to load)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from transformers import AutoModelForSequenceClassification
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
-
-from .peft_support import TrainedPartMethod, train_only
 
 
 class FullFineTuning:
@@ -34,19 +32,6 @@ class FullFineTuning:
         return AutoModelForSequenceClassification.from_pretrained(directory)
 
 
-class HeadOnly(TrainedPartMethod):
-    name = "head-only"
-    family = "baseline"
-
-    def default_lr(self, pretrained: bool) -> float:
-        return 5e-3
-
-    def apply(self, model: torch.nn.Module, config: RunConfig) -> torch.nn.Module:
-        train_only(model, lambda name: False)
-        return model
-
-
 @hookimpl
 def mikiwame_register_peft_methods(register):
     register(FullFineTuning())
-    register(HeadOnly())

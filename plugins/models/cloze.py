@@ -27,7 +27,7 @@ from mikiwame.framework.models import LoadedModel, describe_model
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.task import TaskData
-from mikiwame.plugins.prompting import MASK, PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import MASK, PromptSpec, load_language_model, load_prompt_spec
 
 SCORES_FILE = "cloze_scores.jsonl"
 SETUP_FILE = "cloze.json"

@@ -20,8 +20,13 @@ import numpy as np
 from scipy import stats
 
 from mikiwame.framework.japanese import Span
-
-from .shortcut_units import TextUnits, fold_overlapping, text_units, training_counts, unit_evidence
+from mikiwame.plugins.analyzers.shortcut_units import (
+    TextUnits,
+    fold_overlapping,
+    text_units,
+    training_counts,
+    unit_evidence,
+)
 
 MIN_SUPPORT = 10  # held-out texts predicted as the label that contain the unit
 MIN_PURITY = 0.8  # share of the training texts containing the unit that carry the label

@@ -1,6 +1,5 @@
-"""Reparametrisation methods beyond LoRA, through PEFT: DoRA (LoRA with the weight's magnitude and direction
-trained apart) and IA3 (learned per-channel scales on keys, values and feed-forward activations). Both merge
-back into the base weights."""
+"""IA3 through PEFT: learned per-channel scales on keys, values and feed-forward activations, merged back into
+the base weights."""
 
 from __future__ import annotations
 
@@ -14,16 +13,8 @@ from peft.utils import (
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
-
-from .lora import LoRA, validate_targets
-from .peft_support import PeftLibraryMethod
-
-
-class DoRA(LoRA):
-    """LoRA's options (--lora-r, --lora-targets, ...) with `use_dora=True`."""
-
-    name = "dora"
-    use_dora = True
+from mikiwame.plugins.peft.lora import validate_targets
+from mikiwame.plugins.peft.support import PeftLibraryMethod
 
 
 class IA3(PeftLibraryMethod):
@@ -57,5 +48,4 @@ class IA3(PeftLibraryMethod):
 
 @hookimpl
 def mikiwame_register_peft_methods(register):
-    register(DoRA())
     register(IA3())

@@ -1,4 +1,4 @@
-"""Rendering a PEFT comparison (framework/peft_comparison.py) from its JSON: one rich table, a CSV with one row
+"""Rendering a PEFT comparison (studies/peft_comparison.py) from its JSON: one rich table, a CSV with one row
 per method, and a PNG chart. Nothing here computes a figure; everything comes from comparison.json, so a saved
 comparison can be re-rendered."""
 

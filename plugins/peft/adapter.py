@@ -20,8 +20,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
 from mikiwame.framework.options import option, read_options
-
-from .peft_support import TrainedPartMethod, train_only
+from mikiwame.plugins.peft.support import TrainedPartMethod, train_only
 
 DEFAULT_SIZE = 32
 # BERT, RoBERTa, ELECTRA, ...: `layer.N.attention.output` (after attention) and `layer.N.output` (after FFN).

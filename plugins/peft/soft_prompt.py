@@ -22,8 +22,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
 from mikiwame.framework.options import option, read_options
-
-from .peft_support import PeftLibraryMethod
+from mikiwame.plugins.peft.support import PeftLibraryMethod
 
 DEFAULT_VIRTUAL_TOKENS = 20
 

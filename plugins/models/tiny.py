@@ -134,16 +134,16 @@ class TinySource:
 
 def words_with_vectors(vectors: str) -> list[str]:
     """The table's frequent words that MeCab keeps whole (one MeCab word, as the vocabulary's entries are)."""
-    from .word_vectors import VOCABULARY_WORDS, frequent_words
+    from mikiwame.plugins.models.word_vectors import VOCABULARY_WORDS, frequent_words
 
     words = mecab_words()
     return [w for w in frequent_words(vectors, VOCABULARY_WORDS) if words.tokenize(w) == [w]]
 
 
 def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) -> None:
-    """Word embeddings from pre-trained vectors (plugins/word_vectors.py); the encoder stays random, so the run
+    """Word embeddings from pre-trained vectors (plugins/models/word_vectors.py); the encoder stays random, so the run
     still trains every weight, with the embeddings at their own (slower) learning rate."""
-    from .word_vectors import EMBEDDING_LR_SCALE, VECTOR_STD_FACTOR, initialise_embeddings
+    from mikiwame.plugins.models.word_vectors import EMBEDDING_LR_SCALE, VECTOR_STD_FACTOR, initialise_embeddings
 
     embeddings = loaded.model.bert.embeddings.word_embeddings
     std = loaded.model.config.initializer_range * VECTOR_STD_FACTOR

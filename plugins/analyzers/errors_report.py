@@ -12,8 +12,7 @@ from rich.text import Text
 
 from mikiwame.framework import html as h
 from mikiwame.framework.results import ReportSection
-
-from .run_report import estimate
+from mikiwame.plugins.reporters.run_report import estimate
 
 SHOWN = 10
 

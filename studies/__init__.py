@@ -1,0 +1,1 @@
+"""Study code behind one recipe each (PEFT comparison, MLM pre-training)."""
