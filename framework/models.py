@@ -95,7 +95,7 @@ def model_source(plugins: Any, model: str) -> ModelSource:
     raise ModelError(f"no model source is named {model!r}, and none loads hub ids or directories", where="--model")
 
 
-def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
+def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel | TextClassifier:
     source = model_source(plugins, config.model)
     try:
         loaded = source.load(config, task)
@@ -107,9 +107,12 @@ def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel:
                 fix="give a local model directory, run where the hub is reachable, or drop --no-fallback",
             ) from None
         loaded = plugins.models.get(err.fallback).load(config, task)
-        loaded.fallback, loaded.fallback_reason = True, str(err)
+        if isinstance(loaded, LoadedModel):
+            loaded.fallback, loaded.fallback_reason = True, str(err)
+    if not isinstance(loaded, LoadedModel):
+        return loaded
     loaded.requested = config.model
-    if config.dropout is not None and isinstance(loaded, LoadedModel):
+    if config.dropout is not None:
         for module in loaded.model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = config.dropout

@@ -59,11 +59,12 @@ class PluginSet:
 
     def option_classes(self) -> list[tuple[str, type]]:
         """(plugin name, options dataclass) of every plugin that declares typed options."""
-        return [
-            (impl.plugin_name, declared)
-            for impl in self.pm.hook.mikiwame_options.get_hookimpls()
-            if (declared := impl.function()) is not None
-        ]
+        declared: list[tuple[str, type]] = []
+        for impl in self.pm.hook.mikiwame_options.get_hookimpls():
+            options = impl.function()
+            if isinstance(options, type):
+                declared.append((impl.plugin_name, options))
+        return declared
 
     def option_types(self) -> dict[str, Any]:
         """Option name -> type, over every plugin's options: what a saved config's `options` are checked against."""

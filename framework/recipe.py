@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,8 +28,12 @@ def build_command_line(
     add_options(command_line.parser, RunConfig, "run", defaults.to_dict())
     extra = plugins.add_options(command_line, defaults.options)
     for title, cls in own:
-        extra += command_line.dests_added_by(lambda parser, cls=cls, title=title: add_options(parser, cls, title))
+        extra += command_line.dests_added_by(functools.partial(_add_own, cls=cls, title=title))
     return command_line, extra
+
+
+def _add_own(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    add_options(parser, cls, title)
 
 
 def config_from_command_line(

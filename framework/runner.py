@@ -199,7 +199,7 @@ def fit_and_save(run_: Run) -> Path:
     by the main process, and the run directory renamed to its final name."""
     config, acc = run_.config, run_.accelerator
     loaded = load_model(run_.plugins, config, run_.task_data)
-    if getattr(loaded, "fallback", False):
+    if isinstance(loaded, LoadedModel) and loaded.fallback:
         run_.notices.insert(
             0,
             Notice(

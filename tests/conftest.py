@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "lora_headlines.py"
 SHARED_ENV = "MIKIWAME_SHARED_DATA"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, for the subprocesses too
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 # Small models and few steps: every CLI run here finishes in seconds on 2 cores.
 TINY = ["--model", "tiny", "--epochs", "1", "--tiny-hidden", "32", "--tiny-heads", "2", "--tiny-vocab-size", "300"]
 
