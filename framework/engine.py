@@ -23,10 +23,12 @@ from transformers import get_linear_schedule_with_warmup
 from . import checkpoint
 from .batching import EncodedTexts, LengthGroupedBatches, PadToLongest
 from .checkpoint import Identity, process_file
+from .classifier import TextClassifier
 from .config import RunConfig
 from .dropout import use_fast_dropout
 from .errors import ConfigError, RunDirectoryError, TrainingDiverged
 from .precision import hold_frozen_linears_in
+from .task import SPLITS, TaskData
 
 
 def make_accelerator(config: RunConfig, project_dir: Path | None = None, *, cpu: bool = False) -> Accelerator:
@@ -510,6 +512,32 @@ class Engine:
         checkpoint.set_rng_state(own, tensors)
         acc.step = own["accelerate_step"]
         return tensors["loss_sum"].to(acc.device)
+
+
+def fit_classifier(
+    classifier: TextClassifier, data: TaskData, hooks: Any, run: Any, summarize: Callable[[Predictions], dict]
+) -> Fitted:
+    """The engine moments of a classifier the engine does not train: `before_train`, its fit (the run's model
+    information then says what fitting learned), the evaluation after of every held-out split, `after_train`."""
+    hooks.mikiwame_before_train(run=run)
+    train = data.split("train")
+    classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])
+    run.model_info = classifier.describe()
+    predictions: dict[str, Predictions] = {}
+    after: dict[str, dict[str, Any]] = {}
+    for split in SPLITS:
+        examples = data.split(split)
+        if not examples:
+            continue
+        probabilities = np.asarray(classifier.predict_proba([e.text for e in examples]), dtype=np.float64)
+        gold = np.asarray([data.label2id[e.label] for e in examples])
+        losses = -np.log(np.clip(probabilities[np.arange(len(gold)), gold], 1e-12, None))
+        predictions[split] = Predictions(gold, probabilities.argmax(-1), probabilities, losses)
+        if split != "train":
+            after[split] = summarize(predictions[split])
+            hooks.mikiwame_on_evaluate(run=run, evaluation=Evaluation("after", split, None, after[split]))
+    hooks.mikiwame_after_train(run=run)
+    return Fitted({}, after, predictions, TrainingProgress())
 
 
 def _no_decay(name: str) -> bool:

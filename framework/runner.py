@@ -28,7 +28,7 @@ from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
 from .config import RunConfig
 from .datachecks import check_data
-from .engine import Engine, Evaluation, Predictions, make_accelerator
+from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model
@@ -248,32 +248,14 @@ def _start_directory(run_: Run) -> None:
 
 
 def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
-    data = run_.task_data
     _start_directory(run_)
     run_.model_info = classifier.describe()
-    run_.plugins.hook.mikiwame_before_train(run=run_)
-    train = data.split("train")
-    classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])
-    run_.model_info = classifier.describe()  # now with what fitting learned (vocabulary, parameters)
-    outcome = Outcome(before={}, after={}, predictions={}, method=classifier.source)
-    for split in SPLITS:
-        examples = data.split(split)
-        if not examples:
-            continue
-        probabilities = np.asarray(classifier.predict_proba([e.text for e in examples]), dtype=np.float64)
-        gold = np.asarray([data.label2id[e.label] for e in examples])
-        losses = -np.log(np.clip(probabilities[np.arange(len(gold)), gold], 1e-12, None))
-        outcome.predictions[split] = Predictions(gold, probabilities.argmax(-1), probabilities, losses)
-        if split != "train":
-            outcome.after[split] = _summary(run_, True)(outcome.predictions[split])
-            evaluation = Evaluation("after", split, None, outcome.after[split])
-            run_.plugins.hook.mikiwame_on_evaluate(run=run_, evaluation=evaluation)
-    run_.plugins.hook.mikiwame_after_train(run=run_)
+    fitted = fit_classifier(classifier, run_.task_data, run_.plugins.hook, run_, _summary(run_, True))
     if run_.is_main_process:
         model_dir = run_.directory.path / "model"
         classifier.save(model_dir)
-        write_method_file(model_dir, f"classifier:{classifier.source}", None, data.labels)
-    return outcome
+        write_method_file(model_dir, f"classifier:{classifier.source}", None, run_.task_data.labels)
+    return Outcome(before={}, after=fitted.after, predictions=fitted.predictions, method=classifier.source)
 
 
 def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
