@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
 from .japanese import normalised_with_offsets
 from .tokenization import tokenize_truncated
@@ -183,6 +182,9 @@ class BatchAttributor:
         self.device = next(model.parameters()).device
         # torch types an attribute it does not declare as Tensor | Module; transformers' and peft's models have it.
         layer = model.get_input_embeddings()  # type: ignore[operator]
+        # Imported here: the analyzers that only predict (entity-bias, errors, calibration) never load Captum.
+        from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+
         if method == "ig":
             self._captum = LayerIntegratedGradients(self._logits, layer)
         else:

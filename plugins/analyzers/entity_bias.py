@@ -2,7 +2,8 @@
 
 For each evaluation text with an entity (UniDic 人名/地名, organisations from the gazetteer, a user's list),
 K counterfactuals replace the entity's character span with K other names of the same group; nothing else in
-the text changes. Every text (originals, swaps, controls) goes through one de-duplicated batched prediction.
+the text changes. The originals go through one batched prediction, every probe (swaps, controls, templates)
+through one more, de-duplicated: length-sorted full batches rather than a small call per probe kind or entity.
 - flip rate: share of swaps whose predicted label differs from the original's (Wilson interval);
 - |Δp|: absolute change in the probability of the originally predicted label (bootstrap interval);
 - invariance failure: a flip or |Δp| > INVARIANCE_THRESHOLD;
@@ -135,6 +136,9 @@ def measure_entity_bias(
 
     results: dict[str, Any] = {}
     originals_all = predict(list(texts)) if texts else np.empty((0, len(labels)))
+    templated = [e for e, _ in Counter(o[0] for o in owners).most_common(TEMPLATE_ENTITIES)]
+    # Every probe in one batched pass: length-sorted batches of the whole set, not one small call per group.
+    predict([t for items in pairs.values() for _, t in items] + [t for e in ["", *templated] for t in _filled(e)])
     for kind, items in pairs.items():
         if not items:
             results[kind] = None
@@ -156,7 +160,7 @@ def measure_entity_bias(
         "non_entity_baseline": results["baseline"],
         "entities": entity_rows,
         "flipped_examples": _flipped_examples(pairs["entity"], owners, texts, originals_all, predict, labels),
-        "templates": _templates(predict, labels, Counter(o[0] for o in owners)),
+        "templates": _templates(predict, labels, templated),
     }
 
 
@@ -211,13 +215,16 @@ def _per_entity(items, owners, originals_all, predict, labels, seed) -> list[dic
     return sorted(rows, key=lambda r: (-r["flip_rate"]["rate"], -max(r["gap"].values())))
 
 
-def _templates(predict: CachedPredictor, labels: list[str], counts: Counter) -> dict[str, Any]:
+def _filled(entity: str) -> list[str]:
+    return [t.replace("○○", entity) for t in TEMPLATES]
+
+
+def _templates(predict: CachedPredictor, labels: list[str], entities: list[str]) -> dict[str, Any]:
     """Mean label distribution over neutral templates filled with each frequent entity, and with no entity."""
-    entities = [e for e, _ in counts.most_common(TEMPLATE_ENTITIES)]
-    empty = predict([t.replace("○○", "") for t in TEMPLATES]).mean(0)
+    empty = predict(_filled("")).mean(0)
     rows = []
     for entity in entities:
-        p = predict([t.replace("○○", entity) for t in TEMPLATES]).mean(0)
+        p = predict(_filled(entity)).mean(0)
         rows.append(
             {
                 "entity": entity,
