@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,19 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import Span, located_words
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.occlusion import mean_interval, wilson
 from mikiwame.plugins.analyzers.shortcuts_report import _interval
-from mikiwame.plugins.tasks.entities import EntityLists, MaskedInputs, choose_substitutes, load_entity_lists, swap
+from mikiwame.plugins.tasks.entities import (
+    EntityLists,
+    EntityOptions,
+    MaskedInputs,
+    choose_substitutes,
+    load_entity_lists,
+    swap,
+)
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence
@@ -246,13 +255,15 @@ class EntityBiasAnalyzer:
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         seed = int(context.results.config.get("seed", 0))
-        evaluated = context.held_out_examples(int(context.options.get("entity_bias_max_texts") or DEFAULT_MAX_TEXTS))
-        lists = load_entity_lists(context.options.get("entities"))
-        k = int(context.options.get("entity_bias_k") or K)
+        options = read_options(EntityBiasOptions, context.options)
+        entities = read_options(EntityOptions, context.options)
+        evaluated = context.held_out_examples(options.entity_bias_max_texts)
+        lists = load_entity_lists(entities.entities)
+        k = options.entity_bias_k
         result = measure_entity_bias(context.predictor, [e.text for e in evaluated], lists, k=k, seed=seed)
         result["mitigation"] = {
-            "augment": context.options.get("augment") or "none",
-            "mask_entities": bool(context.options.get("mask_entities")),
+            "augment": entities.augment,
+            "mask_entities": entities.mask_entities,
         }
         return result
 
@@ -375,11 +386,17 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     return [ReportSection(NAME, "Entity bias (swap probes)", 76, result, render, lambda: entity_bias_html(result))]
 
 
+@dataclass
+class EntityBiasOptions:
+    """entity-bias analyzer"""
+
+    entity_bias_k: int = option(K, "counterfactuals per entity occurrence")
+    entity_bias_max_texts: int = option(DEFAULT_MAX_TEXTS, "evaluation texts probed at most")
+
+
 @hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("entity-bias analyzer")
-    group.add_argument("--entity-bias-k", type=int, default=K, help="counterfactuals per entity occurrence")
-    group.add_argument("--entity-bias-max-texts", type=int, default=DEFAULT_MAX_TEXTS)
+def mikiwame_options():
+    return EntityBiasOptions
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.japanese import Span, located_words, normalise, unit_spans
+from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.occlusion import (
     MIN_FLIP_RATE,
@@ -149,12 +151,10 @@ def find_shortcuts(
     oracle, every pair with enough support deleted (no attribution, no comprehensiveness)."""
     held_out = HeldOut.predict(predictor, texts)
     training = TrainingUnits(train_texts, train_labels)
-    labels = predictor.labels
-    probs, predicted = held_out.probs, held_out.predicted
     common = {
         "method": method,
         "n_texts": len(texts),
-        "labels": labels,
+        "labels": predictor.labels,
         "thresholds": {
             "min_support": min_support,
             "min_attribution_share": MIN_PROPOSAL_SHARE,
@@ -164,27 +164,57 @@ def find_shortcuts(
         },
     }
     if method == "occlusion":
-        oracle = occlusion_oracle(predictor, held_out, training, min_support=min_support, seed=seed)
-        flagged = oracle.pop("relied_on")
-        for row in flagged:
-            row |= {
-                "flagged": True,
-                "attribution_share": None,
-                "examples": _examples(held_out, (row["unit"], row["label"]), None),
-            }
-        return (
-            common
-            | oracle
-            | {
-                "n_steps": None,
-                "convergence": None,
-                "comprehensiveness": None,
-                "against_gold": None,
-                "candidates": flagged,
-                "flagged": flagged,
-                "attributed_examples": [],
-            }
-        )
+        return common | _oracle_only(predictor, held_out, training, min_support, seed)
+    return common | _proposed_and_confirmed(
+        predictor,
+        held_out,
+        training,
+        texts,
+        method=method,
+        n_steps=n_steps,
+        seed=seed,
+        gold=gold,
+        min_support=min_support,
+    )
+
+
+def _oracle_only(
+    predictor: Any, held_out: HeldOut, training: TrainingUnits, min_support: int, seed: int
+) -> dict[str, Any]:
+    """`--shortcuts-method occlusion`: every pair with enough support deleted; no attribution figures."""
+    oracle = occlusion_oracle(predictor, held_out, training, min_support=min_support, seed=seed)
+    flagged = oracle.pop("relied_on")
+    for row in flagged:
+        row |= {
+            "flagged": True,
+            "attribution_share": None,
+            "examples": _examples(held_out, (row["unit"], row["label"]), None),
+        }
+    return oracle | {
+        "n_steps": None,
+        "convergence": None,
+        "comprehensiveness": None,
+        "against_gold": None,
+        "candidates": flagged,
+        "flagged": flagged,
+        "attributed_examples": [],
+    }
+
+
+def _proposed_and_confirmed(
+    predictor: Any,
+    held_out: HeldOut,
+    training: TrainingUnits,
+    texts: list[str],
+    *,
+    method: str,
+    n_steps: int,
+    seed: int,
+    gold: list[str] | None,
+    min_support: int,
+) -> dict[str, Any]:
+    """Attribution of the predicted class proposes (unit, label) pairs by mean share; occlusion confirms them."""
+    labels, probs, predicted = predictor.labels, held_out.probs, held_out.predicted
     attributor = predictor.attributor(method=method, n_steps=n_steps)
     attributions = attributor.attribute(texts, [int(p) for p in predicted])
     shares: dict[Pair, list[float]] = defaultdict(list)
@@ -203,7 +233,7 @@ def find_shortcuts(
     flagged = _flag(rows, held_out, min_support)
     deltas = np.asarray([a.relative_delta for a in attributions]) if method == "ig" else np.empty(0)
     per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
-    return common | {
+    return {
         "n_steps": n_steps,
         "n_units_tested": len(tested),
         "convergence": _convergence(deltas),
@@ -304,18 +334,19 @@ class ShortcutsAnalyzer:
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         data = context.task_data
         seed = int(context.results.config.get("seed", 0))
-        evaluated = context.held_out_examples(int(context.options.get("shortcuts_max_texts") or DEFAULT_MAX_TEXTS))
+        options = read_options(ShortcutsOptions, context.options)
+        evaluated = context.held_out_examples(options.shortcuts_max_texts)
         train = data.split("train")
         result = find_shortcuts(
             context.predictor,
             [e.text for e in evaluated],
             [e.text for e in train],
             [e.label for e in train],
-            method=context.options.get("shortcuts_method") or "ig",
-            n_steps=int(context.options.get("shortcuts_steps") or DEFAULT_STEPS),
+            method=options.shortcuts_method,
+            n_steps=options.shortcuts_steps,
             seed=seed,
             gold=[e.label for e in evaluated],
-            min_support=int(context.options.get("shortcuts_min_support") or MIN_SUPPORT),
+            min_support=options.shortcuts_min_support,
         )
         convergence = result["convergence"]
         result["warnings"] = (
@@ -340,25 +371,23 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     ]
 
 
-@hookimpl
-def mikiwame_add_arguments(parser):
-    group = parser.add_argument_group("shortcuts analyzer")
-    group.add_argument(
-        "--shortcuts-method",
+@dataclass
+class ShortcutsOptions:
+    """shortcuts analyzer"""
+
+    shortcuts_method: str = option(
+        "ig",
+        "ig (integrated gradients) or gxi proposes units that occlusion confirms; occlusion deletes every unit",
         choices=METHODS,
-        default="ig",
-        help="ig (integrated gradients) or gxi proposes units that occlusion confirms; occlusion deletes every unit",
     )
-    group.add_argument(
-        "--shortcuts-min-support",
-        type=int,
-        default=MIN_SUPPORT,
-        help="held-out texts predicted as the label that must contain a unit",
-    )
-    group.add_argument("--shortcuts-steps", type=int, default=DEFAULT_STEPS, help="integration steps (ig)")
-    group.add_argument(
-        "--shortcuts-max-texts", type=int, default=DEFAULT_MAX_TEXTS, help="evaluation texts attributed at most"
-    )
+    shortcuts_min_support: int = option(MIN_SUPPORT, "held-out texts predicted as the label that must contain a unit")
+    shortcuts_steps: int = option(DEFAULT_STEPS, "integration steps (ig)")
+    shortcuts_max_texts: int = option(DEFAULT_MAX_TEXTS, "evaluation texts attributed at most")
+
+
+@hookimpl
+def mikiwame_options():
+    return ShortcutsOptions
 
 
 @hookimpl
