@@ -4,13 +4,22 @@ offline run can have, and it says so. With `--init-vectors` its word embeddings 
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from transformers import BertConfig, BertForSequenceClassification, BertJapaneseTokenizer
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertForSequenceClassification,
+    BertJapaneseTokenizer,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -20,6 +29,60 @@ from mikiwame.framework.task import TaskData
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MECAB_KWARGS = {"mecab_dic": "unidic_lite"}
+POOLINGS = ("cls", "mean")
+
+
+class MeanPooledBertConfig(BertConfig):
+    """BERT's configuration for a head that reads the mean of the encoder's outputs: saved with the model
+    (its own model_type), so a run directory reloads into the same head through AutoModel."""
+
+    model_type = "mikiwame-mean-pooled-bert"
+
+
+class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
+    """BERT whose classification head reads the mean of the last hidden states over the text's tokens (the
+    attention mask's positions) instead of the [CLS] pooler. A randomly initialised encoder keeps each input
+    row in its residual stream, so with pre-trained word embeddings this head starts near the mean word
+    vector, a good linear feature on its own, where the [CLS] head must first learn to gather the words."""
+
+    config_class = MeanPooledBertConfig
+
+    def __init__(self, config: MeanPooledBertConfig) -> None:
+        super().__init__(config)
+        self.bert.pooler = None
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden = outputs.last_hidden_state
+        mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+AutoConfig.register(MeanPooledBertConfig.model_type, MeanPooledBertConfig)
+AutoModelForSequenceClassification.register(MeanPooledBertConfig, MeanPooledBertForSequenceClassification)
 
 
 def japanese_tokenizer(vocab: list[str]) -> BertJapaneseTokenizer:
@@ -74,8 +137,6 @@ class TinySource:
     description = "small random-weight BERT with a MeCab+WordPiece vocabulary built from the training texts"
 
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
-        import torch
-
         if config.tiny_hidden % config.tiny_heads:
             raise ConfigError(
                 f"--tiny-hidden {config.tiny_hidden} is not divisible by --tiny-heads {config.tiny_heads}: "
@@ -88,7 +149,15 @@ class TinySource:
         texts = (e.text for e in task.split("train"))
         tokenizer = japanese_tokenizer(build_vocabulary(texts, config.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
-        bert = BertConfig(
+        pooling = config.options.get("tiny_pooling", "cls")
+        if pooling not in POOLINGS:
+            raise ConfigError(f"--tiny-pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+        config_class, model_class = (
+            (MeanPooledBertConfig, MeanPooledBertForSequenceClassification)
+            if pooling == "mean"
+            else (BertConfig, BertForSequenceClassification)
+        )
+        bert = config_class(
             vocab_size=len(tokenizer.vocab),
             hidden_size=config.tiny_hidden,
             num_hidden_layers=config.tiny_layers,
@@ -100,8 +169,8 @@ class TinySource:
             label2id=task.label2id,
         )
         torch.manual_seed(config.seed)
-        model = BertForSequenceClassification(bert)
-        name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden})"
+        model = model_class(bert)
+        name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden}, {pooling} pooling)"
         loaded = LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
         if vectors:
             _start_from_vectors(loaded, vectors, config)
@@ -134,6 +203,17 @@ def _start_from_vectors(loaded: LoadedModel, vectors: str, config: RunConfig) ->
         f"word embeddings: {info['initialised']} of {info['whole_words']} whole-word vocabulary entries "
         f"({info['initialised_share']:.0%}) start from {info['name']} vectors ({info['projection']}); "
         f"## pieces and misses keep random rows; embedding learning rate x{scale:g}"
+    )
+
+
+@hookimpl
+def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tiny-pooling",
+        choices=POOLINGS,
+        default="cls",
+        help="what the tiny model's classification head reads: the [CLS] pooler, or the mean of the encoder's "
+        "outputs over the text (a better start with --init-vectors and few examples)",
     )
 
 
