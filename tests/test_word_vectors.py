@@ -20,6 +20,7 @@ from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 from mikiwame.framework.splits import subsample_train
 from mikiwame.plugins.tiny_model import MeanPooledBertForSequenceClassification
+from mikiwame.plugins.vectors_lr import CS, VectorsLogisticRegression
 from mikiwame.plugins.word_vectors import (
     VECTOR_STD_FACTOR,
     GinzaTable,
@@ -202,10 +203,35 @@ def test_vectors_lr_saves_no_pickle_and_predicts_identically_after_reloading(tmp
     assert {p.suffix for p in (run_dir / "model").iterdir()} == {".json", ".safetensors"}
     info = json.loads((run_dir / "model_info.json").read_text(encoding="utf-8"))
     assert info["C"] > 0 and 0 < info["initialisation"]["word_vectors"]["word_coverage"] < 1
+    assert info["C_chosen_by"] == "validation accuracy"
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["peft"] == "vectors-lr"
     (run_dir / "model" / "vectors_lr.json").write_text("{", encoding="utf-8")
     with pytest.raises(ModelError, match="cannot be read"):
         build_plugin_set().models.get("vectors-lr").load_saved(run_dir / "model")
+
+
+def test_vectors_lr_takes_the_c_best_on_validation_and_cross_validates_without_a_validation_split(tmp_path):
+    rows = labelled_rows()
+    texts, names = [t for t, _ in rows], sorted({label for _, label in rows})
+    labels = [names.index(label) for _, label in rows]
+    table = write_vector_table(tmp_path / "table.txt", texts, dim=8)
+    train, held_out = list(range(0, len(rows), 2)), list(range(1, len(rows), 2))
+    validation = ([texts[i] for i in held_out], [labels[i] for i in held_out])
+    chosen = VectorsLogisticRegression(len(names), str(table), validation=validation)
+    chosen.fit([texts[i] for i in train], [labels[i] for i in train])
+    features = chosen._features(validation[0])
+    accuracies = {
+        c: (chosen._logistic_regression(c).fit(chosen._features([texts[i] for i in train]), [labels[i] for i in train])
+            .predict(features) == validation[1]).mean()
+        for c in CS
+    }  # fmt: skip
+    assert chosen.chosen_by == "validation accuracy"
+    best = max(accuracies.values())
+    smallest_best = min(c for c, accuracy in accuracies.items() if accuracy == best)
+    assert chosen.lr.get_params()["C"] == smallest_best
+    crossed = VectorsLogisticRegression(len(names), str(table), validation=([], []))
+    crossed.fit([texts[i] for i in train], [labels[i] for i in train])
+    assert "cross-validation on the training split" in crossed.chosen_by
 
 
 @pytest.mark.slow
