@@ -1,6 +1,7 @@
 """The built-in tiny model: a small BERT from config with a real Japanese tokenizer (MeCab via fugashi and
 unidic-lite, then WordPiece) whose vocabulary is built from the training texts. Random weights: it is what an
-offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors."""
+offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors;
+`--tiny-pooling mean` puts the classification head on the mean of the encoder's outputs instead of [CLS]."""
 
 from __future__ import annotations
 
@@ -170,7 +171,8 @@ class TinySource:
         )
         torch.manual_seed(config.seed)
         model = model_class(bert)
-        name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden}, {pooling} pooling)"
+        mean = ", mean pooling" if pooling == "mean" else ""
+        name = f"tiny-bert ({config.tiny_layers} layers, hidden {config.tiny_hidden}{mean})"
         loaded = LoadedModel(model, tokenizer, name=name, source=self.name, pretrained=False)
         if vectors:
             _start_from_vectors(loaded, vectors, config)
