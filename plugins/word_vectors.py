@@ -33,7 +33,8 @@ from mikiwame.framework.tokenization import default_cache_dir
 GINZA = "ja-ginza"
 INSTALL = "pip install 'mikiwame[vectors]'"
 CACHE_FORMAT = 1
-# Tuned on livedoor's validation split (docs/models.md): slower or frozen embeddings did worse than 1.
+# Tuned on livedoor's validation split (docs/models.md) for the [CLS] head, where slower or frozen embeddings did
+# worse than 1; with --tiny-pooling mean the recipe gives 0.1.
 EMBEDDING_LR_SCALE = 1.0
 # The table's most frequent words join the tiny model's vocabulary beyond --tiny-vocab-size: with 500 training
 # titles a fifth of the test words are otherwise split into characters and lose their vectors.
