@@ -104,8 +104,13 @@ def add_options(
 
 def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
     """A typed instance from a config's `options` (its defaults for the fields not there), checked."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    instance = cls(**{k: v for k, v in values.items() if k in names})
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    instance = cls(**{k: v for k, v in values.items() if k in {f.name for f in fields}})
+    for field in fields:
+        choices, value = field.metadata.get("choices"), getattr(instance, field.name)
+        if choices and value not in choices:
+            flag = field.metadata.get("flag") or flag_of(field.name)
+            raise ConfigError(f"{flag} {value!r} is not one of {', '.join(map(str, choices))}")
     validate = getattr(instance, "validate", None)
     if validate is not None:
         validate()

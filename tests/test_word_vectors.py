@@ -19,6 +19,8 @@ from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 from mikiwame.framework.splits import subsample_train
+from mikiwame.plugins.models.tiny import MeanPooledBertForSequenceClassification
+from mikiwame.plugins.models.vectors_lr import CS, VectorsLogisticRegression
 from mikiwame.plugins.models.word_vectors import (
     VECTOR_STD_FACTOR,
     GinzaTable,
@@ -138,7 +140,7 @@ def test_initialised_rows_equal_the_projected_vectors_and_the_rest_stay_random(t
 
 @pytest.fixture(scope="module")
 def frozen_vectors_run(tmp_path_factory, headline_table) -> Path:
-    options = {"init_vectors": str(headline_table), "embedding_lr_scale": 0.0}
+    options = {"init_vectors": str(headline_table), "embedding_lr_scale": 0.0, "tiny_pooling": "mean"}
     with one_torch_thread():
         return run(tiny_config(tmp_path_factory.mktemp("runs"), epochs=2, options=options))
 
@@ -146,6 +148,8 @@ def frozen_vectors_run(tmp_path_factory, headline_table) -> Path:
 def test_an_initialised_run_reloads_predicts_identically_and_records_its_source(frozen_vectors_run):
     saved, again = predicted_again(frozen_vectors_run)
     np.testing.assert_allclose(again, saved, atol=2e-6)
+    model = RunPredictor(frozen_vectors_run, build_plugin_set()).model
+    assert isinstance(model, MeanPooledBertForSequenceClassification) and model.bert.pooler is None
     info = json.loads((frozen_vectors_run / "model_info.json").read_text(encoding="utf-8"))
     vectors = info["initialisation"]["word_vectors"]
     assert vectors["licence"].startswith("unknown") and vectors["initialised_share"] > 0.5
@@ -163,6 +167,27 @@ def test_a_zero_embedding_learning_rate_keeps_the_initial_embeddings(frozen_vect
     assert not torch.equal(trained.position_embeddings.weight, initial.position_embeddings.weight)
 
 
+def test_mean_pooling_reads_the_mean_of_the_text_positions_whatever_the_padding(tmp_path):
+    config = tiny_config(tmp_path, options={"tiny_pooling": "mean"})
+    plugins = build_plugin_set()
+    data = subsample_train(plugins.tasks.get("headlines").load(config), config.train_size, config.seed)
+    loaded = plugins.models.get("tiny").load(config, data)
+    model = loaded.model.eval()
+    texts = ["東京で会見", "大阪の新しい駅が来年開業する予定と発表"]
+    encoded = loaded.tokenizer(texts, padding=True, return_tensors="pt")
+    alone = loaded.tokenizer(["東京で会見"], return_tensors="pt")
+    assert encoded["attention_mask"][0].sum() < encoded["attention_mask"].shape[1]  # the first text is padded
+    with torch.no_grad():
+        together = model(**encoded).logits[0]
+        by_itself = model(**alone).logits[0]
+        hidden = model.bert(**alone).last_hidden_state[0]
+    torch.testing.assert_close(together, by_itself, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(by_itself, model.classifier(hidden.mean(dim=0)), rtol=1e-5, atol=1e-5)
+    bad = tiny_config(tmp_path, options={"tiny_pooling": "max"})
+    with pytest.raises(ConfigError, match="--tiny-pooling 'max'"):
+        plugins.models.get("tiny").load(bad, data)
+
+
 def test_vectors_lr_saves_no_pickle_and_predicts_identically_after_reloading(tmp_path):
     rows = labelled_rows()
     data = tmp_path / "data.tsv"
@@ -178,10 +203,35 @@ def test_vectors_lr_saves_no_pickle_and_predicts_identically_after_reloading(tmp
     assert {p.suffix for p in (run_dir / "model").iterdir()} == {".json", ".safetensors"}
     info = json.loads((run_dir / "model_info.json").read_text(encoding="utf-8"))
     assert info["C"] > 0 and 0 < info["initialisation"]["word_vectors"]["word_coverage"] < 1
+    assert info["C_chosen_by"] == "validation accuracy"
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["peft"] == "vectors-lr"
     (run_dir / "model" / "vectors_lr.json").write_text("{", encoding="utf-8")
     with pytest.raises(ModelError, match="cannot be read"):
         build_plugin_set().models.get("vectors-lr").load_saved(run_dir / "model")
+
+
+def test_vectors_lr_takes_the_c_best_on_validation_and_cross_validates_without_a_validation_split(tmp_path):
+    rows = labelled_rows()
+    texts, names = [t for t, _ in rows], sorted({label for _, label in rows})
+    labels = [names.index(label) for _, label in rows]
+    table = write_vector_table(tmp_path / "table.txt", texts, dim=8)
+    train, held_out = list(range(0, len(rows), 2)), list(range(1, len(rows), 2))
+    validation = ([texts[i] for i in held_out], [labels[i] for i in held_out])
+    chosen = VectorsLogisticRegression(len(names), str(table), validation=validation)
+    chosen.fit([texts[i] for i in train], [labels[i] for i in train])
+    features = chosen._features(validation[0])
+    accuracies = {
+        c: (chosen._logistic_regression(c).fit(chosen._features([texts[i] for i in train]), [labels[i] for i in train])
+            .predict(features) == validation[1]).mean()
+        for c in CS
+    }  # fmt: skip
+    assert chosen.chosen_by == "validation accuracy"
+    best = max(accuracies.values())
+    smallest_best = min(c for c, accuracy in accuracies.items() if accuracy == best)
+    assert chosen.lr.get_params()["C"] == smallest_best
+    crossed = VectorsLogisticRegression(len(names), str(table), validation=([], []))
+    crossed.fit([texts[i] for i in train], [labels[i] for i in train])
+    assert "cross-validation on the training split" in crossed.chosen_by
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """The built-in tiny model: a small BERT from config with a real Japanese tokenizer (MeCab via fugashi and
 unidic-lite, then WordPiece) whose vocabulary is built from the training texts. Random weights: it is what an
-offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors."""
+offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors;
+`--tiny-pooling mean` puts the classification head on the mean of the encoder's outputs instead of [CLS]."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import BertConfig, BertForSequenceClassification, BertJapaneseTokenizer
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertForSequenceClassification,
+    BertJapaneseTokenizer,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -22,6 +31,60 @@ from mikiwame.framework.task import TaskData
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MECAB_KWARGS = {"mecab_dic": "unidic_lite"}
+POOLINGS = ("cls", "mean")
+
+
+class MeanPooledBertConfig(BertConfig):
+    """BERT's configuration for a head that reads the mean of the encoder's outputs: saved with the model
+    (its own model_type), so a run directory reloads into the same head through AutoModel."""
+
+    model_type = "mikiwame-mean-pooled-bert"
+
+
+class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
+    """BERT whose classification head reads the mean of the last hidden states over the text's tokens (the
+    attention mask's positions) instead of the [CLS] pooler. A randomly initialised encoder keeps each input
+    row in its residual stream, so with pre-trained word embeddings this head starts near the mean word
+    vector, a good linear feature on its own, where the [CLS] head must first learn to gather the words."""
+
+    config_class = MeanPooledBertConfig
+
+    def __init__(self, config: MeanPooledBertConfig) -> None:
+        super().__init__(config)
+        self.bert.pooler = None
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden = outputs.last_hidden_state
+        mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+AutoConfig.register(MeanPooledBertConfig.model_type, MeanPooledBertConfig)
+AutoModelForSequenceClassification.register(MeanPooledBertConfig, MeanPooledBertForSequenceClassification)
 
 
 def japanese_tokenizer(vocab: list[str]) -> BertJapaneseTokenizer:
@@ -77,6 +140,12 @@ class TinyOptions:
     tiny_hidden: int = option(128, "hidden size of the tiny model")
     tiny_heads: int = option(4, "attention heads of the tiny model (a divisor of --tiny-hidden)")
     tiny_vocab_size: int = option(8000, "word pieces the tiny model's vocabulary keeps from the training texts")
+    tiny_pooling: str = option(
+        "cls",
+        "what the tiny model's classification head reads: the [CLS] pooler, or the mean of the encoder's outputs "
+        "over the text (a better start with --init-vectors and few examples)",
+        choices=POOLINGS,
+    )
 
     def validate(self) -> None:
         for name in ("tiny_layers", "tiny_hidden", "tiny_heads", "tiny_vocab_size"):
@@ -102,15 +171,18 @@ class TinySource:
     description = "small random-weight BERT with a MeCab+WordPiece vocabulary built from the training texts"
 
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel:
-        import torch
-
         sizes = read_options(TinyOptions, config.options)
         vectors = config.options.get("init_vectors")
         extra = words_with_vectors(vectors) if vectors else []
         texts = (e.text for e in task.split("train"))
         tokenizer = japanese_tokenizer(build_vocabulary(texts, sizes.tiny_vocab_size, extra))
         tokenizer.model_max_length = config.max_length
-        bert = BertConfig(
+        config_class, model_class = (
+            (MeanPooledBertConfig, MeanPooledBertForSequenceClassification)
+            if sizes.tiny_pooling == "mean"
+            else (BertConfig, BertForSequenceClassification)
+        )
+        bert = config_class(
             vocab_size=len(tokenizer.vocab),
             hidden_size=sizes.tiny_hidden,
             num_hidden_layers=sizes.tiny_layers,
@@ -122,8 +194,9 @@ class TinySource:
             label2id=task.label2id,
         )
         torch.manual_seed(config.seed)
-        model = BertForSequenceClassification(bert)
-        name = f"tiny-bert ({sizes.tiny_layers} layers, hidden {sizes.tiny_hidden})"
+        model = model_class(bert)
+        mean = ", mean pooling" if sizes.tiny_pooling == "mean" else ""
+        name = f"tiny-bert ({sizes.tiny_layers} layers, hidden {sizes.tiny_hidden}{mean})"
         loaded = LoadedModel(
             model, tokenizer, name, self.name, pretrained=False, auto_peft="full", auto_peft_reason=AUTO_PEFT_REASON
         )

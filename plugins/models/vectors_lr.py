@@ -1,8 +1,10 @@
 """[TF-IDF, mean word vector] + logistic regression (`--model vectors-lr`): the floor with some knowledge of
 Japanese. The TF-IDF features are tfidf-lr's; beside them sits the L2-normalised mean of the text's word vectors
 (plugins/models/word_vectors.py, `ja-ginza` unless `--init-vectors` names another table), so words the few training
-texts never showed still count through their neighbours. C is chosen by stratified cross-validation on the
-training split (the validation split stays for the report, as for every model).
+texts never showed still count through their neighbours. C is the one with the best accuracy on the validation
+split when the run has one (ties to the smaller C), else chosen by stratified cross-validation on the training
+split; the model is then fitted on the training split alone, so the validation figures it reports are those of
+the model selection, as a fine-tuned model's early stopping makes them.
 
 Saved without pickle: the fitted numbers (IDF, coefficients, the vectors of every word seen) as safetensors and
 the vocabulary and settings as JSON, so loading a run directory runs no code from it.
@@ -77,11 +79,23 @@ class VectorsLogisticRegression:
     name = "[TF-IDF, mean word vector] + logistic regression"
     source = NAME
 
-    def __init__(self, num_labels: int, table: str, class_weight: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_labels: int,
+        table: str,
+        class_weight: str | None = None,
+        seed: int = 0,
+        validation: tuple[list[str], list[int]] | None = None,
+    ) -> None:
         self.num_labels, self.class_weight, self.seed = num_labels, class_weight, seed
+        self.validation = validation if validation and validation[0] else None
         self.tfidf = word_tfidf()
         self.mean = MeanWordVectors(table)
         self.lr: LogisticRegression | None = None
+        self.chosen_by: str | None = None
+
+    def _logistic_regression(self, c: float) -> LogisticRegression:
+        return LogisticRegression(C=c, max_iter=2000, class_weight=self.class_weight, random_state=self.seed)
 
     def _features(self, texts: list[str]) -> sparse.csr_matrix:
         return sparse.hstack([self.tfidf.transform(texts), sparse.csr_matrix(self.mean.transform(texts))]).tocsr()
@@ -89,6 +103,12 @@ class VectorsLogisticRegression:
     def fit(self, texts: list[str], labels: list[int]) -> None:
         self.tfidf.fit(texts)
         features = self._features(texts)
+        if self.validation is not None:
+            held_out = self._features(self.validation[0])
+            fitted = [self._logistic_regression(c).fit(features, labels) for c in CS]
+            scores = [float(np.mean(lr.predict(held_out) == np.asarray(self.validation[1]))) for lr in fitted]
+            self.lr, self.chosen_by = fitted[int(np.argmax(scores))], "validation accuracy"
+            return
         counts = np.bincount(labels)
         folds = min(FOLDS, int(counts[counts > 0].min()))
         if folds >= 2:
@@ -99,11 +119,10 @@ class VectorsLogisticRegression:
                 class_weight=self.class_weight,
                 random_state=self.seed,
             ).fit(features, labels)
-            c = float(np.ravel(search.C_)[0])
+            c, self.chosen_by = float(np.ravel(search.C_)[0]), f"{folds}-fold cross-validation on the training split"
         else:  # a label with one training example: nothing to cross-validate on
-            c = 10.0
-        self.lr = LogisticRegression(C=c, max_iter=2000, class_weight=self.class_weight, random_state=self.seed)
-        self.lr.fit(features, labels)
+            c, self.chosen_by = 10.0, "default (a label has one training example)"
+        self.lr = self._logistic_regression(c).fit(features, labels)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.num_labels))
@@ -183,6 +202,7 @@ class VectorsLogisticRegression:
             "pretraining_data": f"word vectors from {self.mean.table}; classifier fitted on the training split only",
             "initialisation": {"word_vectors": {**self.mean.source, "word_coverage": round(self.mean.coverage(), 4)}},
             "C": self.lr.C if fitted else None,
+            "C_chosen_by": self.chosen_by,
             "class_weight": self.class_weight,
         }
 
@@ -194,7 +214,9 @@ class VectorsLrSource:
     def load(self, config: RunConfig, task: TaskData) -> VectorsLogisticRegression:
         balanced = "balanced" if config.class_weights == "balanced" else None
         table = config.options.get("init_vectors") or GINZA
-        return VectorsLogisticRegression(len(task.labels), table, balanced, config.seed)
+        validation = task.split("validation")
+        held_out = ([e.text for e in validation], [task.label2id[e.label] for e in validation])
+        return VectorsLogisticRegression(len(task.labels), table, balanced, config.seed, held_out)
 
     def load_saved(self, directory: Path) -> VectorsLogisticRegression:
         if not (Path(directory) / SAVED_JSON).is_file():

@@ -14,7 +14,6 @@ splits them, which misses some of MeCab's inflected or full-width forms.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -28,12 +27,14 @@ import numpy as np
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.options import option
 from mikiwame.framework.tokenization import default_cache_dir
 
 GINZA = "ja-ginza"
 INSTALL = "pip install 'mikiwame[vectors]'"
 CACHE_FORMAT = 1
-# Tuned on livedoor's validation split (docs/models.md): slower or frozen embeddings did worse than 1.
+# Tuned on livedoor's validation split (docs/models.md) for the [CLS] head, where slower or frozen embeddings did
+# worse than 1; with --tiny-pooling mean the recipe gives 0.1.
 EMBEDDING_LR_SCALE = 1.0
 # The table's most frequent words join the tiny model's vocabulary beyond --tiny-vocab-size: with 500 training
 # titles a fifth of the test words are otherwise split into characters and lose their vectors.
@@ -337,17 +338,21 @@ def initialise_embeddings(embeddings: Any, vocab: dict[str, int], name: str, std
     }
 
 
-@hookimpl
-def mikiwame_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--init-vectors",
-        default=None,
-        help=f"pre-trained word vectors ({GINZA}, needs {INSTALL}; or a word2vec text file): the initial word "
+@dataclass
+class WordVectorOptions:
+    """pre-trained word vectors"""
+
+    init_vectors: str | None = option(
+        None,
+        f"pre-trained word vectors ({GINZA}, needs {INSTALL}; or a word2vec text file): the initial word "
         "embeddings of --model tiny, the features of --model vectors-lr (default there: ja-ginza)",
     )
-    parser.add_argument(
-        "--embedding-lr-scale",
-        type=float,
-        default=EMBEDDING_LR_SCALE,
-        help="with --init-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
+    embedding_lr_scale: float = option(
+        EMBEDDING_LR_SCALE,
+        "with --init-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
     )
+
+
+@hookimpl
+def mikiwame_options():
+    return WordVectorOptions

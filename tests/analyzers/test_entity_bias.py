@@ -106,7 +106,7 @@ def test_planted_entity_flips_and_the_identity_control_is_exactly_zero(biased):
 
 def test_the_plant_is_found_in_a_model_whose_embeddings_start_from_word_vectors(tmp_path):
     table = write_vector_table(tmp_path / "vectors.txt", [r["text"] for r in entity_rows()])
-    run_dir = _run(tmp_path, init_vectors=str(table), embedding_lr_scale=1.0)
+    run_dir = _run(tmp_path, init_vectors=str(table), embedding_lr_scale=1.0, tiny_pooling="mean")
     assert json.loads((run_dir / "model_info.json").read_text())["initialisation"]["word_vectors"]["initialised"] > 0
     assert_planted_entity_flips(_analysis(run_dir))
 

@@ -80,7 +80,7 @@ def test_planted_token_is_ranked_first_flagged_and_deleting_it_flips_its_texts(p
 
 def test_the_plant_is_found_in_a_model_whose_embeddings_start_from_word_vectors(tmp_path):
     table = write_vector_table(tmp_path / "vectors.txt", [r["text"] for r in shortcut_rows(True)])
-    run_dir = _run(tmp_path, planted=True, init_vectors=str(table), embedding_lr_scale=0.5)
+    run_dir = _run(tmp_path, planted=True, init_vectors=str(table), embedding_lr_scale=0.5, tiny_pooling="mean")
     assert json.loads((run_dir / "model_info.json").read_text())["initialisation"]["word_vectors"]["initialised"] > 0
     assert_plant_found(_result(run_dir))
 
