@@ -37,15 +37,15 @@ from mikiwame.plugins.tiny_model import build_vocabulary, japanese_tokenizer, wo
 from mikiwame.plugins.word_vectors import VECTOR_STD_FACTOR, initialise_embeddings
 
 
-def read_texts(path: Path, split_seed: int) -> tuple[list[str], dict]:
+def read_texts(path: Path, split_seeds: list[int]) -> tuple[list[str], dict]:
     if not path.exists():
         raise MikiwameError(f"{path} does not exist", where="--text-from", fix="give a .txt file, folder or archive")
     if path.is_dir():
         files = sorted(path.rglob("*.txt"))
         return [f.read_text(encoding="utf-8") for f in files], {"path": str(path), "documents": len(files)}
     if path.name.endswith((".tar.gz", ".tgz", ".tar")):
-        bodies, counts = training_bodies(path, split_seed, build_plugin_set())
-        return bodies, {"path": str(path), "livedoor_training_split_only": True, "split_seed": split_seed, **counts}
+        bodies, counts = training_bodies(path, split_seeds, build_plugin_set())
+        return bodies, {"path": str(path), "livedoor_training_split_only": True, "split_seeds": split_seeds, **counts}
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
@@ -77,7 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=2000)
     p.add_argument("--max-minutes", type=float, default=10.0, help="stop after this much training time")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--split-seed", type=int, default=42, help="the livedoor task's split seed (its --seed)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        nargs="+",
+        default=[42],
+        help="the livedoor task's split seed (its --seed); several: only bodies in the training split of each",
+    )
     return p.parse_args(argv)
 
 
