@@ -183,15 +183,15 @@ def main(argv: list[str] | None = None) -> None:
                 f"≥ 0.7 in some seed not flagged in every seed (unit, seeds flagged, seeds ≥ 0.7): {unstable}",
                 flush=True,
             )
-    print("\n| corpus | base | seed | test acc. | texts | oracle units | flagged | recall | precision | missed (flip ≥ 0.7) |")
+    print("\n| corpus | base | seed | test acc. | texts | oracle units | flagged | recall | precision | missed ≥ 0.7 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         if "seed" in r:
             print(
-                f"| {r['corpus']} | {r['base']} ({r['peft']}) | {r['seed']} | {r['test_accuracy']:.3f} | {r['n_texts']} | "
-                f"{r['n_reference']} | "
-                f"{r['n_flagged']} | {fmt(r['recall'])} | {fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
+                f"| {r['corpus']} | {r['base']} ({r['peft']}) | {r['seed']} | {r['test_accuracy']:.3f} | "
+                f"{r['n_texts']} | {r['n_reference']} | {r['n_flagged']} | {fmt(r['recall'])} | "
+                f"{fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
             )
         else:
             print(

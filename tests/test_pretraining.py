@@ -100,7 +100,8 @@ def test_the_learning_rate_decays_over_whichever_budget_runs_out_first():
 def test_pretraining_lowers_the_masked_lm_loss(tokenizer):
     model = build_language_model(tokenizer, False, 32, 1, 2, 64, seed=0)
     blocks = [tokenizer(t)["input_ids"] for t in TEXTS * 8]
-    report = pretrain(model.train(), blocks, WholeWordMasker(tokenizer, 0.3, seed=0), PretrainingBudget(60, 1e9, 8, 5e-3))
+    masker = WholeWordMasker(tokenizer, 0.3, seed=0)
+    report = pretrain(model.train(), blocks, masker, PretrainingBudget(60, 1e9, 8, 5e-3))
     assert report.steps == 60 and report.loss_window == 15  # the first and last windows do not overlap
     assert report.last_loss < report.first_loss - 1.0, report
 
