@@ -64,7 +64,9 @@ def planted_headlines(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str, peft: str = "auto") -> RunConfig:
+def corpus_config(
+    corpus: str, data: Path, work: Path, seed: int, base: str, peft: str = "auto", lr: float | None = None
+) -> RunConfig:
     """The recipe defaults (lora_headlines with --model tiny --train-size 1000 --epochs 8) for one corpus; all 468
     training headlines of the bundled set."""
     task, path = {
@@ -77,7 +79,7 @@ def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str, pef
         {"lr": 1e-3, "batch_size": 8, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 8}
         if corpus == "headlines"
         else {}
-    )
+    ) | ({"lr": lr} if lr is not None else {})
     return RunConfig(
         recipe="shortcut_recall",
         task=task,
@@ -143,6 +145,13 @@ def main(argv: list[str] | None = None) -> None:
         default="auto",
         help="auto: full fine-tuning from scratch, LoRA on a pre-trained base (the recipe's choice); or any --peft",
     )
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="fine-tuning learning rate (default: the method's own; --peft full --lr 1e-3 fine-tunes a small "
+        "pre-trained base the way the from-scratch rows are, where full's default for a pre-trained model, 5e-5, "
+        "is meant for a large one)",
+    )
     p.add_argument("--data", help="the shared corpora folder (default ../shared/data)")
     p.add_argument("--output", type=Path, help="write every row as JSON here")
     p.add_argument("--threads", type=int, default=2)
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                 work = Path(tmp) / f"{corpus}-{seed}"
                 work.mkdir()
                 row = {"corpus": corpus, "seed": seed, "base": args.base}
-                row |= measure(run(corpus_config(corpus, data, work, seed, args.base, args.peft)), seed)
+                row |= measure(run(corpus_config(corpus, data, work, seed, args.base, args.peft, args.lr)), seed)
                 rows.append(row)
                 flagged.append({tuple(f) for f in row["flagged"]})
                 found.append({(u, label) for u, label, _ in row["oracle"]})
