@@ -182,8 +182,9 @@ class PretrainingBudget:
 
     def lr_factor(self, done: int, seconds: float) -> float:
         """Linear warm-up, then linear decay to 0 over whichever budget runs out first: a time budget that ends
-        long before `max_steps` must still anneal (decaying over the steps alone, a CPU run stopped by the clock
-        ended near the peak learning rate, still warming up when it ended early)."""
+        long before `max_steps` must still anneal (decaying over the steps alone, a CPU run that the clock stopped
+        after 33 of 2,000 steps was still warming up). With a time budget the schedule follows the clock, so such
+        a run is not repeatable step for step; a step budget alone is."""
         progress = max(done / self.max_steps, seconds / self.max_seconds)
         return min(1.0, (done + 1) / self.warmup_steps()) * max(0.0, 1.0 - progress)
 
