@@ -22,6 +22,7 @@ clean bundled set is too small for any unit to reach the support.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import itertools
 import json
@@ -154,17 +155,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--data", help="the shared corpora folder (default ../shared/data)")
     p.add_argument("--output", type=Path, help="write every row as JSON here")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the runs in this folder (default: a temporary one, deleted), to look into a missed unit with "
+        "`mikiwame analyze RUN shortcuts`",
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = shared_data(args.data) if set(args.corpora) - {"headlines"} else REPO
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    keep = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()
+    with keep as tmp:
         for corpus in args.corpora:
             flagged, found, strong = [], [], []
             for seed in args.seeds:
                 work = Path(tmp) / f"{corpus}-{seed}"
-                work.mkdir()
+                work.mkdir(parents=True, exist_ok=True)
                 row = {"corpus": corpus, "seed": seed, "base": args.base}
                 row |= measure(run(corpus_config(corpus, data, work, seed, args.base, args.peft, args.lr)), seed)
                 rows.append(row)
