@@ -22,6 +22,7 @@ clean bundled set is too small for any unit to reach the support.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import itertools
 import json
@@ -64,7 +65,9 @@ def planted_headlines(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> RunConfig:
+def corpus_config(
+    corpus: str, data: Path, work: Path, seed: int, base: str, peft: str = "auto", lr: float | None = None
+) -> RunConfig:
     """The recipe defaults (lora_headlines with --model tiny --train-size 1000 --epochs 8) for one corpus; all 468
     training headlines of the bundled set."""
     task, path = {
@@ -77,13 +80,13 @@ def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> 
         {"lr": 1e-3, "batch_size": 8, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 8}
         if corpus == "headlines"
         else {}
-    )
+    ) | ({"lr": lr} if lr is not None else {})
     return RunConfig.of(
         recipe="shortcut_recall",
         task=task,
         data=str(path),
         model=base,
-        peft="auto",
+        peft=peft,
         train_size=None if corpus == "headlines" else 1000,
         epochs=small.pop("epochs", 8),
         patience=3,
@@ -95,7 +98,8 @@ def corpus_config(corpus: str, data: Path, work: Path, seed: int, base: str) -> 
 
 def measure(run_dir: Path, seed: int) -> dict:
     """The oracle and the default detector on one finished run's held-out texts, and the detector's score."""
-    context = AnalysisContext(RunResults.load(run_dir), build_plugin_set(), {})
+    results = RunResults.load(run_dir)
+    context = AnalysisContext(results, build_plugin_set(), {})
     evaluated = context.held_out_examples(DEFAULT_MAX_TEXTS)
     train = context.task_data.split("train")
     texts = [e.text for e in evaluated]
@@ -116,6 +120,8 @@ def measure(run_dir: Path, seed: int) -> dict:
     return {
         "run": str(run_dir),
         "n_texts": len(texts),
+        "peft": results.metrics["model"]["peft"],
+        "test_accuracy": round(results.metrics["after"]["test"]["accuracy"]["value"], 3),
         "oracle_seconds": round(oracle_seconds, 1),
         "detector_seconds": round(time.perf_counter() - started, 1),
         "oracle": [(r["unit"], r["label"], r["deletion_flip_rate"]["rate"]) for r in oracle["relied_on"]],
@@ -135,21 +141,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpora", nargs="+", default=["headlines", "livedoor", "jrte-pn"])
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--base", default="tiny", help="tiny (from scratch) or a pre-trained base (recipes/pretrain_mlm.py)")
+    p.add_argument(
+        "--peft",
+        default="auto",
+        help="auto: full fine-tuning from scratch, LoRA on a pre-trained base (the recipe's choice); or any --peft",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="fine-tuning learning rate (default: the method's own; --peft full --lr 1e-3 fine-tunes a small "
+        "pre-trained base the way the from-scratch rows are, where full's default for a pre-trained model, 5e-5, "
+        "is meant for a large one)",
+    )
     p.add_argument("--data", help="the shared corpora folder (default ../shared/data)")
     p.add_argument("--output", type=Path, help="write every row as JSON here")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the runs in this folder (default: a temporary one, deleted), to look into a missed unit with "
+        "`mikiwame analyze RUN shortcuts`",
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = shared_data(args.data) if set(args.corpora) - {"headlines"} else REPO
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    keep = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()
+    with keep as tmp:
         for corpus in args.corpora:
             flagged, found, strong = [], [], []
             for seed in args.seeds:
                 work = Path(tmp) / f"{corpus}-{seed}"
-                work.mkdir()
+                work.mkdir(parents=True, exist_ok=True)
                 row = {"corpus": corpus, "seed": seed, "base": args.base}
-                row |= measure(run(corpus_config(corpus, data, work, seed, args.base)), seed)
+                row |= measure(run(corpus_config(corpus, data, work, seed, args.base, args.peft, args.lr)), seed)
                 rows.append(row)
                 flagged.append({tuple(f) for f in row["flagged"]})
                 found.append({(u, label) for u, label, _ in row["oracle"]})
@@ -175,18 +200,19 @@ def main(argv: list[str] | None = None) -> None:
                 f"≥ 0.7 in some seed not flagged in every seed (unit, seeds flagged, seeds ≥ 0.7): {unstable}",
                 flush=True,
             )
-    print("\n| corpus | base | seed | texts | oracle units | flagged | recall | precision | missed (flip ≥ 0.7) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| corpus | base | seed | test acc. | texts | oracle units | flagged | recall | precision | missed ≥ 0.7 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         if "seed" in r:
             print(
-                f"| {r['corpus']} | {r['base']} | {r['seed']} | {r['n_texts']} | {r['n_reference']} | "
-                f"{r['n_flagged']} | {fmt(r['recall'])} | {fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
+                f"| {r['corpus']} | {r['base']} ({r['peft']}) | {r['seed']} | {r['test_accuracy']:.3f} | "
+                f"{r['n_texts']} | {r['n_reference']} | {r['n_flagged']} | {fmt(r['recall'])} | "
+                f"{fmt(r['precision'])} | {r['strong_missed'] or 'none'} |"
             )
         else:
             print(
-                f"| {r['corpus']} | {r['base']} | Jaccard over seeds, flagged (oracle) | | | | "
+                f"| {r['corpus']} | {r['base']} | Jaccard over seeds, flagged (oracle) | | | | | "
                 f"{fmt(r['jaccard'])} ({fmt(r['oracle_jaccard'])}) | | |"
             )
     if args.output:

@@ -11,6 +11,7 @@ forbids redistribution: the text is only read from the user's path, never writte
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +71,20 @@ def headline_splits(path: Path, seed: int, plugins: object | None) -> dict[str, 
     return out
 
 
-def training_bodies(path: Path, seed: int, plugins: object | None = None) -> tuple[list[str], dict[str, int]]:
-    """Bodies of training-split articles and a count of what was kept and why the rest was not."""
-    splits = headline_splits(path, seed, plugins)
-    held_out = splits["validation"] | splits["test"]
+def training_bodies(
+    path: Path, seed: int | Sequence[int], plugins: object | None = None
+) -> tuple[list[str], dict[str, int]]:
+    """Bodies of training-split articles and a count of what was kept and why the rest was not. Several seeds
+    keep only the articles in the training split of every one of them, so one pre-trained base serves the runs
+    of all those seeds (each draws its own split) without having read a body of any of their held-out titles."""
+    train, held_out = None, set()
+    for one in [seed] if isinstance(seed, int) else seed:
+        splits = headline_splits(path, one, plugins)
+        train = splits["train"] if train is None else train & splits["train"]
+        held_out |= splits["validation"] | splits["test"]
     bodies, skipped = [], 0
     for article in read_articles(path):
-        if article.headline in splits["train"] and article.headline not in held_out and article.body:
+        if article.headline in train and article.headline not in held_out and article.body:
             bodies.append(article.body)
         else:
             skipped += 1

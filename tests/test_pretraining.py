@@ -11,10 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from mikiwame.plugins.models.tiny import japanese_tokenizer
-from mikiwame.studies.pretraining import IGNORE, WholeWordMasker, corpus_blocks
+from mikiwame.studies.pretraining import (
+    IGNORE,
+    MaskedPositionsOnly,
+    PretrainingBudget,
+    WholeWordMasker,
+    build_language_model,
+    corpus_blocks,
+    pretrain,
+)
 
 from .conftest import write_vector_table
 
@@ -68,6 +77,33 @@ def test_blocks_fit_and_never_start_inside_a_word(tokenizer):
     assert all(len(b) <= 12 and b[0] == tokenizer.cls_token_id and b[-1] == tokenizer.sep_token_id for b in blocks)
     assert [i for b in blocks for i in b[1:-1]] == tokenizer.convert_tokens_to_ids(pieces)
     assert not any(tokenizer.convert_ids_to_tokens(b[1]).startswith("##") for b in blocks)
+
+
+def test_scoring_the_masked_positions_only_gives_the_masked_lm_loss(tokenizer):
+    model = build_language_model(tokenizer, False, 32, 1, 2, 64, seed=0).eval()
+    batch = WholeWordMasker(tokenizer, 0.3, seed=0)([tokenizer(t)["input_ids"] for t in TEXTS])
+    full = model(**batch).loss
+    assert torch.allclose(MaskedPositionsOnly(model)(**batch).loss, full, atol=1e-5)
+
+
+def test_the_learning_rate_decays_over_whichever_budget_runs_out_first():
+    by_steps = PretrainingBudget(max_steps=1000, warmup_ratio=0.05)
+    assert by_steps.warmup_steps() == 50
+    assert by_steps.lr_factor(0, 0.0) == pytest.approx(1 / 50)  # warming up
+    assert by_steps.lr_factor(500, 1e6) == pytest.approx(0.5)  # no time limit: the steps decide
+    by_clock = PretrainingBudget(max_steps=1000, max_seconds=60.0, warmup_ratio=0.05)
+    assert by_clock.lr_factor(100, 30.0) == pytest.approx(0.5)  # half the time gone after a tenth of the steps
+    assert by_clock.lr_factor(100, 60.0) == 0.0  # the clock ran out: annealed, not stopped at the peak
+    assert PretrainingBudget(max_steps=100_000).warmup_steps() == 100  # a big step count must not warm up forever
+
+
+def test_pretraining_lowers_the_masked_lm_loss(tokenizer):
+    model = build_language_model(tokenizer, False, 32, 1, 2, 64, seed=0)
+    blocks = [tokenizer(t)["input_ids"] for t in TEXTS * 8]
+    masker = WholeWordMasker(tokenizer, 0.3, seed=0)
+    report = pretrain(model.train(), blocks, masker, PretrainingBudget(60, 1e9, 8, 5e-3))
+    assert report.steps == 60 and report.loss_window == 15  # the first and last windows do not overlap
+    assert report.last_loss < report.first_loss - 1.0, report
 
 
 def _pretrain(tmp_path: Path, *extra: str) -> Path:
@@ -125,3 +161,7 @@ def test_livedoor_bodies_come_from_the_training_split_only():
     assert not any(by_body[b].headline in held_out for b in bodies)
     assert counts["articles_used"] == len(bodies)
     assert 0.75 < len(bodies) / (counts["articles_used"] + counts["articles_left_out"]) < 0.81
+    # several seeds (one base for the runs of each): only bodies in the training split of every seed
+    both, _ = training_bodies(LIVEDOOR, seed=[42, 1])
+    other = headline_splits(LIVEDOOR, 1, None)
+    assert set(both) < set(bodies) and not any(by_body[b].headline in other["validation"] | other["test"] for b in both)
