@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.recipe import parse_config
 from mikiwame.framework.results import ReportSection
-from mikiwame.framework.runner import run
+from mikiwame.framework.runner import run, transform_data
 from mikiwame.framework.task import Example, TaskData
 
 from .conftest import tiny_config
@@ -132,3 +133,21 @@ def _with(config: RunConfig, **changes) -> RunConfig:
     values = config.to_dict()
     values.update(changes)
     return RunConfig(**values)
+
+
+class Suffixer:
+    """A data step that marks every text, so the order of several steps shows in the texts."""
+
+    def __init__(self, mark: str) -> None:
+        self.mark = mark
+
+    @hookimpl
+    def mikiwame_transform_data(self, config, data):
+        return replace(data, examples=[replace(e, text=e.text + self.mark) for e in data.examples])
+
+
+def test_data_transforms_apply_in_registration_order():
+    plugins = build_plugin_set(extra=[("first", Suffixer("1")), ("second", Suffixer("2")), ("third", Suffixer("3"))])
+    data = ListTask().load(RunConfig())
+    transformed = transform_data(plugins, RunConfig(), data)
+    assert [e.text for e in transformed.examples] == [e.text + "123" for e in data.examples]
