@@ -104,6 +104,7 @@ def add_options(
 
 def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
     """A typed instance from a config's `options` (its defaults for the fields not there), checked."""
+    # cls is a dataclass type; typeshed's fields() wants an instance-or-type it cannot infer from type[T].
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     instance = cls(**{k: v for k, v in values.items() if k in {f.name for f in fields}})
     for field in fields:
