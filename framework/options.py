@@ -32,13 +32,11 @@ def option(
     help: str = "",
     *,
     choices: Sequence[str] | None = None,
-    parse: Callable[[str], Any] | None = None,
-    flag: str | None = None,
     group: str | None = None,
 ) -> Any:
-    """A dataclass field that is also a command-line option. `parse` turns the typed string into the value
-    (default: the field's type; lists are comma-separated); `flag` overrides `--field-name`."""
-    metadata = {"help": help, "choices": choices, "parse": parse, "flag": flag, "group": group}
+    """A dataclass field that is also a command-line option `--field-name`, parsed as the field's type (lists
+    comma-separated); `group` names its `--help` heading when it differs from the plugin's."""
+    metadata = {"help": help, "choices": choices, "group": group}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -71,8 +69,6 @@ def _argument(field: dataclasses.Field, hint: Any, default: Any) -> tuple[list[s
     bare = _bare(hint)
     if bare is bool:
         kwargs["action"] = argparse.BooleanOptionalAction if default else "store_true"
-    elif meta.get("parse"):
-        kwargs["type"] = meta["parse"]
     elif typing.get_origin(bare) is list:
         item = typing.get_args(bare)[0]
         kwargs["type"] = csv_list if item is str else (lambda text, item=item: [item(v) for v in csv_list(text)])
@@ -80,7 +76,7 @@ def _argument(field: dataclasses.Field, hint: Any, default: Any) -> tuple[list[s
         kwargs["type"] = bare
     if meta.get("choices"):
         kwargs["choices"] = list(meta["choices"])
-    return [meta.get("flag") or flag_of(field.name)], kwargs
+    return [flag_of(field.name)], kwargs
 
 
 def add_options(
@@ -110,8 +106,7 @@ def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
     for field in fields:
         choices, value = field.metadata.get("choices"), getattr(instance, field.name)
         if choices and value not in choices:
-            flag = field.metadata.get("flag") or flag_of(field.name)
-            raise ConfigError(f"{flag} {value!r} is not one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"{flag_of(field.name)} {value!r} is not one of {', '.join(map(str, choices))}")
     validate = getattr(instance, "validate", None)
     if validate is not None:
         validate()
