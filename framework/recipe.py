@@ -28,12 +28,8 @@ def build_command_line(
     add_options(command_line.parser, RunConfig, "run", defaults.to_dict())
     extra = plugins.add_options(command_line, defaults.options)
     for title, cls in own:
-        extra += command_line.dests_added_by(functools.partial(_add_own, cls=cls, title=title))
+        extra += command_line.dests_added_by(functools.partial(add_options, cls=cls, title=title))
     return command_line, extra
-
-
-def _add_own(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
-    add_options(parser, cls, title)
 
 
 def config_from_command_line(
