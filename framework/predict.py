@@ -143,7 +143,9 @@ class RunPredictor:
             for t, p in zip(texts, probs, strict=True)
         ]
 
-    def attributor(self, *, method: str = "ig", n_steps: int = 32) -> BatchAttributor:
+    def attributor(
+        self, *, method: str = "ig", n_steps: int = 32, fallback_steps: int | None = None
+    ) -> BatchAttributor:
         """Attributions through the model as it predicts here: same encoding, precision, device and processes.
         In bf16/fp16 on a CPU the attention is transformers' eager one (matmuls in the autocast dtype, softmax in
         fp32): the CPU's fused SDPA kernel computes its backward pass in bf16 about 9x slower than in fp32 (60
@@ -158,6 +160,7 @@ class RunPredictor:
             self.tokenizer,
             method=method,
             n_steps=n_steps,
+            fallback_steps=fallback_steps,
             max_length=self.max_length,
             accelerator=acc,
             attention="eager" if low_precision_cpu else None,

@@ -75,7 +75,8 @@ def _candidates_title(result: dict[str, Any]) -> tuple[str, str]:
         f"Units the model leans on most ({result['method']}, {result['n_texts']} evaluation texts)",
         f"flagged (!) when support ≥ {t['min_support']}, training purity of the unit ≥ {t['min_purity']} and "
         f"the oracle's deletion flip rate ≥ {t['min_flip_rate']} (overlapping units folded into one); "
-        f"attribution proposes units with share ≥ {t['min_attribution_share']}; intervals are 95% (bootstrap / Wilson)",
+        f"attribution proposes pure units with share > {t['min_attribution_share']}; "
+        "intervals are 95% (bootstrap / Wilson)",
     )
 
 
@@ -108,6 +109,12 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
             f"completeness: median relative delta {c['median_relative_delta']:.3f}, max "
             f"{c['max_relative_delta']:.3f}; {c['share_over_threshold']:.0%} over "
             f"{result['thresholds']['max_relative_delta']:.0%}"
+            + (
+                f" ({c['share_integrated_again']:.0%} of texts integrated again with {result['fallback_steps']}"
+                f" steps instead of {result['n_steps']})"
+                if c.get("share_integrated_again")
+                else ""
+            )
         )
     return lines
 

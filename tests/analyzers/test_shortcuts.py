@@ -165,20 +165,83 @@ def test_the_occlusion_oracle_finds_the_plant_alone_and_the_detector_agrees_with
     assert _oracle(clean_run, tmp_path)["flagged"] == []  # the control: nothing relied on without the plant
 
 
-def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
-    from peft import LoraConfig, get_peft_model
-
+def _random_tiny_model(texts: list[str]):
+    """A tiny BERT with random weights (fp32): attribution's arithmetic does not depend on training."""
     from mikiwame.framework.config import RunConfig
     from mikiwame.framework.task import Example, TaskData
     from mikiwame.plugins.models.tiny import TinySource
 
-    texts = [r["text"] for r in read_headlines()[:12]]
     data = TaskData("t", [Example(str(i), t, "ab"[i % 2], "train") for i, t in enumerate(texts)], "t")
     config = RunConfig.of(tiny_hidden=32, tiny_layers=2, tiny_heads=2, tiny_vocab_size=500, max_length=48)
-    loaded = TinySource().load(config, data)
+    return TinySource().load(config, data)
+
+
+def test_attribution_finds_the_embedding_layer_of_a_lora_wrapped_model():
+    from peft import LoraConfig, get_peft_model
+
+    texts = [r["text"] for r in read_headlines()[:12]]
+    loaded = _random_tiny_model(texts)
     plain = BatchAttributor(loaded.model, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
     wrapped = get_peft_model(loaded.model, LoraConfig(r=4, target_modules=["query", "value"]))
     lora = BatchAttributor(wrapped, loaded.tokenizer, n_steps=8).attribute(texts, [0] * len(texts))
     for a, b in zip(plain, lora, strict=True):  # LoRA starts as the identity (B = 0): same attributions
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
     assert any(p.requires_grad for p in wrapped.parameters()), "attribution must leave trainable weights trainable"
+
+
+def test_a_text_that_does_not_converge_is_integrated_again_with_the_fallback_steps():
+    """With a coarse first rule, the texts whose relative delta is above the threshold come back with the
+    fallback's steps (and its attributions); the texts that converged keep the first rule's (the control)."""
+    texts = [r["text"] for r in read_headlines()[:12]]
+    loaded = _random_tiny_model(texts)
+    common = dict(model=loaded.model, tokenizer=loaded.tokenizer)
+    targets = [1] * len(texts)
+    coarse = BatchAttributor(**common, n_steps=2).attribute(texts, targets)
+    fine = BatchAttributor(**common, n_steps=32).attribute(texts, targets)
+    adaptive = BatchAttributor(**common, n_steps=2, fallback_steps=32).attribute(texts, targets)
+    again = [a.relative_delta > MAX_RELATIVE_DELTA for a in coarse]
+    assert any(again) and not all(again), [a.relative_delta for a in coarse]
+    for above, first, second, result in zip(again, coarse, fine, adaptive, strict=True):
+        expected = second if above else first
+        assert result.n_steps == expected.n_steps == (32 if above else 2)
+        np.testing.assert_allclose(result.scores, expected.scores, atol=1e-6)
+
+
+def test_misclassified_texts_are_attributed_to_their_gold_class_only_where_a_unit_can_be_listed():
+    """A unit is listed against the gold label only with MIN_GOLD_SUPPORT misclassified texts of that gold label;
+    a misclassified text holding no such unit is not attributed, one holding one is."""
+    from mikiwame.plugins.analyzers.shortcuts import MIN_GOLD_SUPPORT, listable_units
+
+    shared = [f"東京で{w}が開かれた" for w in ("会議", "祭り", "試合", "式典")][:MIN_GOLD_SUPPORT]
+    texts = [*shared, "大阪の新しい駅", "東京で雪が降った"]
+    gold = ["a"] * len(shared) + ["a", "b"]
+    units = listable_units(texts, gold, list(range(len(texts))))
+    assert sorted(units) == list(range(len(shared))), "東京 reaches the support in gold a only"
+    assert units[0] and all(u.start < u.end for u in units[0])
+
+
+class _Purity:
+    def __init__(self, purities: dict[tuple[str, str], float]) -> None:
+        self.purities = purities
+
+    def purity(self, pair: tuple[str, str]) -> tuple[float, int]:
+        return self.purities[pair], 20
+
+
+def test_every_pure_unit_that_argues_for_its_label_is_proposed_however_small_its_share():
+    """A pure unit with a small positive mean share is confirmed by occlusion (a model can lean on a unit whose
+    share is small); one arguing against its label, an impure one or one below the support is not."""
+    from mikiwame.plugins.analyzers.shortcuts import propose
+
+    n = MIN_SUPPORT
+    shares = {
+        ("【タグ】", "a"): [0.4] * n,
+        ("small", "a"): [0.01] * n,
+        ("against", "a"): [-0.02] * n,
+        ("impure", "a"): [0.3] * n,
+        ("rare", "a"): [0.5] * (n - 1),
+    }
+    purities = {pair: 1.0 for pair in shares} | {("impure", "a"): MIN_PURITY - 0.1}
+    shown, proposed = propose(shares, _Purity(purities), n)
+    assert proposed == [("【タグ】", "a"), ("small", "a")]
+    assert ("impure", "a") in shown and ("rare", "a") not in shown
