@@ -7,7 +7,7 @@ states the rule:
    word pieces into units (ig: `--shortcuts-steps` Gauss–Legendre steps, twice as many for a text whose relative
    convergence delta is above MAX_RELATIVE_DELTA with them); a unit's *share* in a text is its attribution over
    the sum of the absolute attributions of all pieces of that text. Mean share per (unit, predicted label), with
-   a 95% bootstrap interval and support (texts); pure pairs that argue for their label are proposed;
+   a 95% bootstrap interval and support (texts); the pure pairs with the highest mean |share| are proposed;
 3. occlusion confirms (plugins/analyzers/occlusion.py, the oracle's own test): deleting the unit from every text of its
    support flips that many predictions (Wilson interval); with the unit's own training purity and support, the
    oracle's rule decides, and overlapping flagged units are folded into the one that carries the effect.
@@ -53,11 +53,12 @@ METHODS = (*ATTRIBUTION_METHODS, "occlusion")
 # What attribution proposes to occlusion; the flagging rule itself (MIN_SUPPORT, MIN_PURITY, MIN_FLIP_RATE) is
 # the oracle's, in plugins/analyzers/occlusion.py. docs/shortcuts.md states these values; the tests use these
 # constants.
-# A pure unit is proposed when it argues for its label at all (mean share above 0), not only when it argues
-# strongly: a model can lean on a unit whose share is small because the rest of its texts argue as well, and an
-# absolute floor missed such units (docs/shortcuts.md, MLM-base livedoor seed 2). The cap bounds the cost.
-MIN_PROPOSAL_SHARE = 0.0  # mean share of the text's total |attribution| a pure unit must exceed to be confirmed
-PROPOSALS = 60  # pure (unit, label) pairs, highest mean share first, confirmed by occlusion at most
+# Pure units are proposed by how much attribution says they matter, in either direction (mean |share|), not by
+# a floor on the signed share: integrated gradients from a [MASK] baseline and deletion are different
+# counterfactuals, and on real runs a unit whose deletion flipped 70% of its texts had a negative mean share
+# (-0.12), others a positive one below 0.05 (docs/shortcuts.md). Deletion is cheap (one forward per occurrence);
+# the cap bounds it on corpora with many pure units.
+PROPOSALS = 60  # pure (unit, label) pairs, highest mean |share| first, confirmed by occlusion at most
 CANDIDATES = 15  # (unit, label) pairs, highest mean share first, shown and tested whatever their purity
 MIN_GOLD_SUPPORT = 3  # misclassified texts of one gold label containing the unit
 AOPC_K = 3  # comprehensiveness deletes the top 1..AOPC_K words of each text
@@ -97,17 +98,16 @@ def propose(
     shares: dict[Pair, list[float]], training: TrainingUnits, min_support: int
 ) -> tuple[list[Pair], list[Pair]]:
     """What attribution asks occlusion to confirm: the CANDIDATES pairs with the highest mean share (shown in the
-    report whatever their purity), and every pure pair (purity ≥ MIN_PURITY) whose mean share is above
-    MIN_PROPOSAL_SHARE, at most PROPOSALS of them. Both in order of mean share."""
+    report whatever their purity), in order of mean share; and the PROPOSALS pure pairs (purity ≥ MIN_PURITY)
+    with the highest mean |share|, the units attribution finds most influential either way."""
     supported = sorted(
         (pair for pair, values in shares.items() if len(values) >= min_support),
         key=lambda pair: (-float(np.mean(shares[pair])), pair),
     )
-    pure = [
-        pair
-        for pair in supported
-        if training.purity(pair)[0] >= MIN_PURITY and float(np.mean(shares[pair])) > MIN_PROPOSAL_SHARE
-    ]
+    pure = sorted(
+        (pair for pair in supported if training.purity(pair)[0] >= MIN_PURITY),
+        key=lambda pair: (-float(np.mean(np.abs(shares[pair]))), pair),
+    )
     return supported[:CANDIDATES], pure[:PROPOSALS]
 
 
@@ -161,7 +161,7 @@ def find_shortcuts(
         "labels": predictor.labels,
         "thresholds": {
             "min_support": min_support,
-            "min_attribution_share": MIN_PROPOSAL_SHARE,
+            "proposals": PROPOSALS,
             "min_purity": MIN_PURITY,
             "min_flip_rate": MIN_FLIP_RATE,
             "max_relative_delta": MAX_RELATIVE_DELTA,

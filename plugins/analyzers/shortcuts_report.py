@@ -75,7 +75,7 @@ def _candidates_title(result: dict[str, Any]) -> tuple[str, str]:
         f"Units the model leans on most ({result['method']}, {result['n_texts']} evaluation texts)",
         f"flagged (!) when support ≥ {t['min_support']}, training purity of the unit ≥ {t['min_purity']} and "
         f"the oracle's deletion flip rate ≥ {t['min_flip_rate']} (overlapping units folded into one); "
-        f"attribution proposes pure units with share > {t['min_attribution_share']}; "
+        f"attribution proposes the {t.get('proposals', '')} pure units with the highest mean |share|; "
         "intervals are 95% (bootstrap / Wilson)",
     )
 
