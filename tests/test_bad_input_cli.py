@@ -263,7 +263,16 @@ def killed_run(tmp: Path, sig: int, after_step: int, *extra: str) -> tuple[subpr
     out = tmp / "runs"
     args = [sys.executable, str(RECIPE), *TINY, *KILLED, "--output-dir", str(out), *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A shell's background job (`pytest &`, nohup) starts with SIGINT ignored, and Python then leaves it ignored
+    # in the child too; the run must see Ctrl-C as a terminal would deliver it.
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not list(out.glob(f".*.partial/checkpoints/step-{after_step:06d}")):
         assert proc.poll() is None, proc.communicate()[1][-3000:]
