@@ -209,7 +209,8 @@ class BatchAttributor:
         encoded = tokenize_truncated(self.tokenizer, list(texts), self.max_length)[0]["input_ids"]
         found = self._attribute_all(texts, encoded, targets, range(len(texts)), self.n_steps)
         if self.fallback_steps:
-            again = [i for i, a in found.items() if a.relative_delta > MAX_RELATIVE_DELTA]
+            # in text order, not the gathered dict's: the second pass's batches must not depend on the processes
+            again = [i for i in range(len(texts)) if found[i].relative_delta > MAX_RELATIVE_DELTA]
             found |= self._attribute_all(texts, encoded, targets, again, self.fallback_steps)
         return [found[i] for i in range(len(texts))]
 

@@ -218,7 +218,8 @@ def _proposed_and_confirmed(
     gold: list[str] | None,
     min_support: int,
 ) -> dict[str, Any]:
-    """Attribution of the predicted class proposes (unit, label) pairs by mean share; occlusion confirms them."""
+    """Attribution of the predicted class proposes (unit, label) pairs: the most influential pure ones (mean
+    |share|) for occlusion to confirm, the highest mean share for the report."""
     labels, probs, predicted = predictor.labels, held_out.probs, held_out.predicted
     fallback_steps = 2 * n_steps if method == "ig" else None
     attributor = predictor.attributor(method=method, n_steps=n_steps, fallback_steps=fallback_steps)
@@ -377,7 +378,9 @@ class ShortcutsAnalyzer:
         result["warnings"] = (
             [
                 f"{convergence['share_over_threshold']:.0%} of texts have a relative convergence delta above "
-                f"{MAX_RELATIVE_DELTA:.0%} even with {result['fallback_steps']} steps: raise --shortcuts-steps"
+                f"{MAX_RELATIVE_DELTA:.0%} even with {result['fallback_steps']} steps: raise --shortcuts-steps "
+                "(in bf16 or fp16 the rounding of the end-point logits can keep it there; --mixed-precision no "
+                "attributes in fp32)"
             ]
             if convergence and convergence["share_over_threshold"] > 0
             else []

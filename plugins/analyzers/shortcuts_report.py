@@ -71,12 +71,16 @@ def _candidate_cells(c: dict[str, Any]) -> list[str]:
 
 def _candidates_title(result: dict[str, Any]) -> tuple[str, str]:
     t = result["thresholds"]
+    proposes = (
+        f"the {t['proposals']} pure units with the highest mean |share|"
+        if "proposals" in t
+        else f"units with share ≥ {t['min_attribution_share']}"  # an analysis saved before session 7
+    )
     return (
         f"Units the model leans on most ({result['method']}, {result['n_texts']} evaluation texts)",
         f"flagged (!) when support ≥ {t['min_support']}, training purity of the unit ≥ {t['min_purity']} and "
         f"the oracle's deletion flip rate ≥ {t['min_flip_rate']} (overlapping units folded into one); "
-        f"attribution proposes the {t.get('proposals', '')} pure units with the highest mean |share|; "
-        "intervals are 95% (bootstrap / Wilson)",
+        f"attribution proposes {proposes}; intervals are 95% (bootstrap / Wilson)",
     )
 
 
@@ -112,7 +116,7 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
             + (
                 f" ({c['share_integrated_again']:.0%} of texts integrated again with {result['fallback_steps']}"
                 f" steps instead of {result['n_steps']})"
-                if c.get("share_integrated_again")
+                if c.get("share_integrated_again") is not None
                 else ""
             )
         )
@@ -140,7 +144,8 @@ def _against_gold_line(result: dict[str, Any]) -> str | None:
         for r in against["units"][:5]
         for share in [r["attribution_share"]]
     )
-    return f"in the {against['n_errors']} errors, units arguing against the gold label: {listed}"
+    attributed = f" ({against['n_attributed']} of them attributed)" if "n_attributed" in against else ""
+    return f"in the {against['n_errors']} errors{attributed}, units arguing against the gold label: {listed}"
 
 
 LEGEND = h.Html(

@@ -249,3 +249,14 @@ def test_pure_units_are_proposed_by_how_much_attribution_says_they_matter_either
     assert ("impure", "a") in shown and ("rare", "a") not in shown
     monkeypatch.setattr(shortcuts, "PROPOSALS", 2)
     assert shortcuts.propose(shares, _Purity(purities), n)[1] == [("【タグ】", "a"), ("either way", "a")]
+
+
+def test_an_analysis_saved_before_the_proposal_rule_changed_still_renders(planted_shortcut_run):
+    """Saved analyses outlive the code: one from before session 7 has a share floor and no proposal count."""
+    from mikiwame.plugins.analyzers.shortcuts_report import _candidates_title
+
+    result = _result(planted_shortcut_run)
+    assert "the 60 pure units with the highest mean |share|" in _candidates_title(result)[1]
+    old = result | {"thresholds": {k: v for k, v in result["thresholds"].items() if k != "proposals"}}
+    old["thresholds"]["min_attribution_share"] = 0.05
+    assert "units with share ≥ 0.05" in _candidates_title(old)[1]
