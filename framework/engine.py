@@ -517,8 +517,10 @@ class Engine:
 def fit_classifier(
     classifier: TextClassifier, data: TaskData, hooks: Any, run: Any, summarize: Callable[[Predictions], dict]
 ) -> Fitted:
-    """The engine moments of a classifier the engine does not train: `before_train`, its fit (the run's model
-    information then says what fitting learned), the evaluation after of every held-out split, `after_train`."""
+    """The engine moments of a classifier the engine does not train: the run's model information, `before_train`,
+    its fit (the model information then says what fitting learned), the evaluation after of every held-out split,
+    `after_train`."""
+    run.model_info = classifier.describe()
     hooks.mikiwame_before_train(run=run)
     train = data.split("train")
     classifier.fit([e.text for e in train], [data.label2id[e.label] for e in train])

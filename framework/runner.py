@@ -249,7 +249,6 @@ def _start_directory(run_: Run) -> None:
 
 def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
     _start_directory(run_)
-    run_.model_info = classifier.describe()
     fitted = fit_classifier(classifier, run_.task_data, run_.plugins.hook, run_, _summary(run_, True))
     if run_.is_main_process:
         model_dir = run_.directory.path / "model"

@@ -68,11 +68,17 @@ DEFAULT_STEPS = 16  # a text that does not converge with them is integrated agai
 DEFAULT_MAX_TEXTS = 2000
 
 
+def _piece_starts(attribution: TextAttribution) -> tuple[float, list[tuple[int, float]]]:
+    """The sum of the absolute attributions of the text's placed pieces (the denominator of every share; 1 when
+    there are none), and each placed piece's start offset with its attribution."""
+    placed = [(span[0], float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span]
+    return sum(abs(s) for _, s in placed) or 1.0, placed
+
+
 def unit_scores(text: str, attribution: TextAttribution, units: list[Span] | None = None) -> list[tuple[Span, float]]:
     """Each unit of the text (default: its content words and noun spans) with its share: the attributions of the
     pieces starting inside it, over the sum of absolute piece attributions of the text."""
-    total = sum(abs(float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span) or 1.0
-    starts = [(span[0], float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span]
+    total, starts = _piece_starts(attribution)
     units = unit_spans(text) if units is None else units
     return [(u, sum(s for at, s in starts if u.start <= at < u.end) / total) for u in units]
 
@@ -86,8 +92,7 @@ def word_shares(text: str, attribution: TextAttribution) -> list[list[float]]:
 def key_shares(attribution: TextAttribution, units: TextUnits) -> dict[str, float]:
     """Each candidate unit of a text with its share of the text's attribution (all its occurrences together,
     as deleting it deletes them all)."""
-    total = sum(abs(float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span) or 1.0
-    starts = [(span[0], float(s)) for s, span in zip(attribution.scores, attribution.spans, strict=True) if span]
+    total, starts = _piece_starts(attribution)
     return {
         key: sum(s for at, s in starts if any(u.start <= at < u.end for u in spans)) / total
         for key, spans in units.items()
