@@ -1,5 +1,6 @@
 """Evaluation figures, each with its n and a 95% interval: Wilson for accuracy, a paired bootstrap for
-macro-F1 and mean loss. Computed with scikit-learn and scipy on gathered predictions."""
+macro-F1 and mean loss. Computed with scikit-learn and scipy on gathered predictions, both imported where they
+are used: they cost every command's start-up more than a second, and `predict` or an analyzer may never need them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 CONFIDENCE = 0.95
 
@@ -28,6 +27,8 @@ class Estimate:
 
 
 def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate:
+    from scipy import stats
+
     hits = int(np.sum(np.asarray(gold) == np.asarray(predicted)))
     n = len(gold)
     ci = stats.binomtest(hits, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
@@ -37,6 +38,8 @@ def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate
 def bootstrap_estimate(
     data: tuple[np.ndarray, ...], statistic: Any, value: float, seed: int, vectorized: bool
 ) -> Estimate:
+    from scipy import stats
+
     n = len(data[0])
     if n < 2 or all(np.all(d == d[0]) for d in data):
         return Estimate(value, value, value, n, "bootstrap")
@@ -76,6 +79,8 @@ def _macro_f1_batched(num_labels: int) -> Any:
 
 
 def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels: int, seed: int = 0) -> Estimate:
+    from sklearn.metrics import f1_score
+
     g, p = np.asarray(gold), np.asarray(predicted)
     value = float(f1_score(g, p, labels=list(range(num_labels)), average="macro", zero_division=0))
     return bootstrap_estimate((g, p), _macro_f1_batched(num_labels), value, seed, vectorized=True)
@@ -96,6 +101,8 @@ def summarize(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1 and loss (with intervals when asked), sklearn's report and the confusion matrix."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
     k = len(label_names)
     labels = list(range(k))
     acc = accuracy_estimate(gold, predicted)

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
-from sklearn.utils.class_weight import compute_class_weight
 from transformers.utils import logging as transformers_logging
 
-from . import plots
 from .analysis import run_analyzers
 from .batching import EncodedTexts
 from .checkpoint import Identity, complete_checkpoint
@@ -393,14 +391,15 @@ def _class_weights(train_labels: list[int], num_labels: int, mode: str) -> torch
     """`balanced`: n / (k * count) per label, as scikit-learn computes it; labels absent from train get 1."""
     if mode != "balanced":
         return None
-    y = np.asarray(train_labels)
-    present = np.unique(y)
+    present, counts = np.unique(np.asarray(train_labels), return_counts=True)
     weights = np.ones(num_labels)
-    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    weights[present] = len(train_labels) / (len(present) * counts)
     return torch.tensor(weights, dtype=torch.float32)
 
 
 def _write_outputs(run_: Run, outcome: Outcome) -> None:
+    from . import plots  # matplotlib: a second of start-up that only a finished run's plots need
+
     config, data, directory = run_.config, run_.task_data, run_.directory
     with (directory.path / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         for split, p in outcome.predictions.items():

@@ -1,11 +1,10 @@
-"""Seeded, stratified splitting and subsampling, shared by every task."""
+"""Seeded, stratified splitting and subsampling, shared by every task. scikit-learn is imported where used: it
+costs every command's start-up a second, and a task with splits of its own never needs it."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-
-from sklearn.model_selection import train_test_split
 
 from .errors import DataError
 from .task import Example, TaskData
@@ -25,6 +24,8 @@ def stratified_split(
             where=where,
             fix="add examples, remove those labels, or give the split yourself (--split-column)",
         )
+    from sklearn.model_selection import train_test_split
+
     try:
         rest, test_part = train_test_split(examples, test_size=test, stratify=labels, random_state=seed)
         train_part, val_part = train_test_split(
@@ -61,6 +62,8 @@ def subsample_train(data: TaskData, size: int, seed: int) -> TaskData:
             fix=f"use at least {len(data.labels)}",
         )
     if size < len(train):
+        from sklearn.model_selection import train_test_split
+
         try:
             train, _ = train_test_split(train, train_size=size, stratify=[e.label for e in train], random_state=seed)
         except ValueError as err:  # scikit-learn: a label with one example, or too few left over to stratify

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -168,3 +169,14 @@ def test_ctrl_c_after_a_checkpoint_keeps_it_under_a_partial_name(tmp_path):
     (kept,) = tmp_path.iterdir()
     assert kept.name.endswith(".partial") and not (kept / "metrics.json").exists()
     assert (kept / "checkpoints" / "step-000004").is_dir()
+
+
+def test_the_command_and_its_plugins_start_without_scikit_learn_scipy_stats_or_matplotlib():
+    """Each costs every command's start-up about a second; only fitting, interval and plotting code imports them."""
+    probe = (
+        "import sys; from mikiwame.framework import cli; from mikiwame.framework.plugins import build_plugin_set; "
+        "build_plugin_set(); print(sorted(m for m in ('sklearn', 'scipy.stats', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -15,9 +15,8 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from sklearn.calibration import calibration_curve
 
-from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import hookimpl
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.metrics import bootstrap_estimate
@@ -35,6 +34,8 @@ def _bins(confidence: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = BINS) -> float:
+    from sklearn.calibration import calibration_curve  # here: a second of every command's start-up
+
     accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=n_bins, strategy="uniform")
     ids, present = _bins(confidence, n_bins)
     weights = np.bincount(ids, minlength=n_bins)[present] / len(confidence)
@@ -45,6 +46,8 @@ def calibration_summary(
     confidence: np.ndarray, correct: np.ndarray, n_bins: int = BINS, seed: int = 0
 ) -> dict[str, Any]:
     """ECE with its interval, the reliability curve and the hit/error confidence histograms."""
+    from sklearn.calibration import calibration_curve
+
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=int)
     ece = expected_calibration_error(confidence, correct, n_bins)
@@ -85,6 +88,8 @@ def calibration_summary(
 
 
 def save_plot(summary: dict[str, Any], split: str, path: Path) -> None:
+    from mikiwame.framework import plots  # matplotlib, imported only to draw
+
     fig, (rel_ax, hist_ax) = plots.plt.subplots(1, 2, figsize=(9, 3.8))
     rel = summary["reliability"]
     rel_ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")

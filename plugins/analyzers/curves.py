@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import hookimpl
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.results import ReportSection, RunResults
@@ -94,6 +94,8 @@ def run_curves(results: RunResults) -> dict[str, Any]:
 
 def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
     """Loss (train dashed, validation solid) and validation accuracy; one colour per run."""
+    from mikiwame.framework import plots  # matplotlib, imported only to draw
+
     fig, (loss_ax, acc_ax) = plots.plt.subplots(1, 2, figsize=(10, 3.8))
     for k, r in enumerate(runs):
         colour, label = f"C{k}", r["name"] if len(runs) > 1 else ""

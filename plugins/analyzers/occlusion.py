@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from mikiwame.framework.japanese import Span
 from mikiwame.plugins.analyzers.shortcut_units import (
@@ -37,6 +36,8 @@ Pair = tuple[str, str]  # (unit key, predicted label)
 
 def wilson(k: int, n: int) -> dict[str, Any]:
     """A rate with its 95% Wilson interval."""
+    from scipy import stats  # here: scipy costs every command's start-up, and most never need an interval
+
     if n == 0:
         return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
     ci = stats.binomtest(k, n).proportion_ci(method="wilson")
@@ -45,6 +46,8 @@ def wilson(k: int, n: int) -> dict[str, Any]:
 
 def mean_interval(values: Sequence[float], seed: int) -> dict[str, Any]:
     """A mean with its 95% percentile bootstrap interval (999 resamples)."""
+    from scipy import stats
+
     data = np.asarray(values, dtype=float)
     if len(data) < 2 or np.ptp(data) == 0:
         mean = float(data.mean()) if len(data) else None

@@ -19,9 +19,8 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from scipy import stats
 
-from mikiwame.framework import hookimpl, plots
+from mikiwame.framework import hookimpl
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import noun_spans, words
@@ -51,6 +50,8 @@ def word_label_statistics(
     top: int = TOP,
 ) -> dict[str, Any]:
     """Counts, purity, z and BH-corrected p-values for every unit in at least `min_count` texts."""
+    from scipy import stats  # here: scipy costs every command's start-up
+
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
     label_index = {label: i for i, label in enumerate(label_names)}
@@ -119,6 +120,8 @@ def word_label_statistics(
 def save_heatmap(result: dict[str, Any], path: Path) -> str | None:
     """Purity p(label | unit) of the top units of each label, rows numbered (listed in result["heatmap_rows"]);
     returns the CJK font used (None: Japanese drawn as boxes)."""
+    from mikiwame.framework import plots  # matplotlib, imported only to draw
+
     labels = result["labels"]
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for label in labels:
@@ -144,6 +147,8 @@ class TokenStatsAnalyzer:
     description = "word–label statistics on MeCab words and noun spans: z against the prior, BH-corrected"
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
+        from mikiwame.framework import plots  # matplotlib, imported only to draw
+
         train = context.task_data.split("train")
         if not train:
             return {"message": "the run has no training split to count words in", "top": {}}

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.table import Table
-from scipy.special import logsumexp, softmax
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -105,6 +104,8 @@ class MaskedLMScorer:
 
 def label_probabilities(scorer: MaskedLMScorer, spec: PromptSpec, texts: Sequence[str], template: str) -> np.ndarray:
     """Each label's log-score is the log of the total probability of its words; softmax over labels."""
+    from scipy.special import logsumexp, softmax  # here: scipy costs every command's start-up
+
     labels = list(spec.verbalizers)
     words = [w for label in labels for w in spec.verbalizers[label]]
     per_word = scorer.word_log_probs(texts, template, words, mean=spec.score == "mean")

@@ -18,9 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -102,6 +99,8 @@ class DemonstrationPicker:
             raise ConfigError(
                 f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}", where="--icl-selection"
             )
+        from sklearn.feature_extraction.text import TfidfVectorizer  # here: a second of every command's start-up
+
         self.texts, self.labels = texts, np.asarray(labels)
         self.selection, self.seed = selection, seed
         self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2)).fit(texts) if texts else None
@@ -120,6 +119,8 @@ class DemonstrationPicker:
             queues = [queues[i] for i in rng.permutation(len(queues))]
             chosen = [q[r] for r in range(max(map(len, queues))) for q in queues if r < len(q)][:k]
         else:
+            from sklearn.metrics.pairwise import cosine_similarity
+
             similarity = cosine_similarity(self.vectorizer.transform([text]), self.matrix)[0]
             similarity[~allowed] = -np.inf
             chosen = np.argsort(-similarity, kind="stable")[:k]
@@ -167,6 +168,8 @@ class IclClassifier:
         return asked + reasoning + ids(fmt.answer)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
+        from scipy.special import softmax
+
         words = [self.scorer.ids(self.spec.label_word(label)) for label in self.labels]
         scores = self.scorer.continuation_log_probs([self.prompt(t) for t in texts], words)
         if self.spec.score == "mean":

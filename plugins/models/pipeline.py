@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
-from sklearn.metrics import f1_score
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -105,6 +104,8 @@ class LabelMapping:
     def tuned(self, scores: list[dict[str, float]], gold: list[int]) -> tuple[LabelMapping, list[dict[str, float]]]:
         """Try each distinct top score (and just above the largest, i.e. everything neutral) as the threshold,
         keep the best validation macro-F1 (ties: the lower threshold, the smaller band)."""
+        from sklearn.metrics import f1_score  # here: a second of every command's start-up
+
         tops = sorted({max(s.values()) for s in scores})
         candidates = [0.0, *tops, float(np.nextafter(tops[-1], 2.0))] if tops else [0.0]
         grid = []

@@ -7,19 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tiny import mecab_words
+
+if TYPE_CHECKING:  # scikit-learn is imported where used: a second of start-up for commands that never fit
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 NAME = "tfidf-lr"
 SAVED = "tfidf_lr.json"
@@ -42,6 +42,8 @@ class MecabWords:
 
 def word_tfidf(vocabulary: Mapping[str, int] | Iterable[str] | None = None) -> TfidfVectorizer:
     """Sublinear TF-IDF of MeCab word uni- and bigrams; `vocabulary` fixes the features of a saved model."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(
         tokenizer=MecabWords(),
         token_pattern=None,
@@ -62,6 +64,9 @@ class TfidfLogisticRegression:
     def __init__(
         self, num_labels: int, class_weight: str | None = None, seed: int = 0, vocabulary: list[str] | None = None
     ) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+
         self.num_labels = num_labels
         self.pipeline = Pipeline(
             [

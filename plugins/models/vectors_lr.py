@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -27,6 +24,10 @@ from mikiwame.framework.errors import ModelError
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tfidf_lr import MecabWords, word_tfidf
 from mikiwame.plugins.models.word_vectors import GINZA, word_vectors
+
+if TYPE_CHECKING:  # scipy and scikit-learn are imported where used: a second of start-up for commands that never fit
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
 
 NAME = "vectors-lr"
 SAVED_JSON = "vectors_lr.json"
@@ -95,9 +96,13 @@ class VectorsLogisticRegression:
         self.chosen_by: str | None = None
 
     def _logistic_regression(self, c: float) -> LogisticRegression:
+        from sklearn.linear_model import LogisticRegression
+
         return LogisticRegression(C=c, max_iter=2000, class_weight=self.class_weight, random_state=self.seed)
 
     def _features(self, texts: list[str]) -> sparse.csr_matrix:
+        from scipy import sparse
+
         return sparse.hstack([self.tfidf.transform(texts), sparse.csr_matrix(self.mean.transform(texts))]).tocsr()
 
     def fit(self, texts: list[str], labels: list[int]) -> None:
@@ -112,6 +117,9 @@ class VectorsLogisticRegression:
         counts = np.bincount(labels)
         folds = min(FOLDS, int(counts[counts > 0].min()))
         if folds >= 2:
+            from sklearn.linear_model import LogisticRegressionCV
+            from sklearn.model_selection import StratifiedKFold
+
             search = LogisticRegressionCV(
                 Cs=list(CS),
                 cv=StratifiedKFold(folds, shuffle=True, random_state=self.seed),
@@ -180,7 +188,7 @@ class VectorsLogisticRegression:
             ) from None
         model.mean = MeanWordVectors(record["table"], known, frozen=True)
         model.mean.source = record["source"]
-        lr = LogisticRegression(C=record["C"], class_weight=record["class_weight"], random_state=record["seed"])
+        lr = model._logistic_regression(record["C"])
         lr.coef_, lr.intercept_, lr.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
         lr.n_features_in_ = arrays["coef"].shape[1]
         model.lr = lr
