@@ -15,7 +15,7 @@ from mikiwame.framework import engine
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
-from mikiwame.framework.runner import run
+from mikiwame.framework.runner import _class_weights, run
 
 from .conftest import finished_runs, labelled_rows, run_cli
 
@@ -107,6 +107,15 @@ def test_class_weights_balanced_reach_the_loss(tmp_path, monkeypatch):
     seen.clear()
     run(tiny_config(data, tmp_path / "runs"))
     assert seen and all(w is None for _, w in seen)
+
+
+def test_balanced_class_weights_are_scikit_learns_with_a_label_missing_from_training():
+    y = [0, 0, 0, 5, 5, 9]  # labels 1-4, 6-8 and 10-11 have no training example
+    weights = _class_weights(y, 12, "balanced").tolist()
+    expected = compute_class_weight("balanced", classes=np.array([0, 5, 9]), y=np.array(y))
+    assert [weights[i] for i in (0, 5, 9)] == pytest.approx(expected.tolist())
+    assert [w for i, w in enumerate(weights) if i not in (0, 5, 9)] == [1.0] * 9
+    assert _class_weights(y, 12, "none") is None
 
 
 def test_tfidf_lr_takes_class_weights_too(tmp_path):
