@@ -13,9 +13,11 @@ Base: a BERT of cl-tohoku/bert-base-japanese-v3's shape (12 layers, hidden 768, 
 built from config with random weights and a MeCab + WordPiece tokenizer, saved with `save_pretrained`,
 fine-tuned with LoRA in bf16 for one epoch on the bundled headlines (the recipe, as a user runs it). Then, each
 in its own process (peak RSS is that process's `ru_maxrss`), the predicted class of the held-out headlines is
-attributed (32 steps) on
-- the run's path (`RunPredictor.attributor`: the run's bf16, frozen linears held in bf16, length-sorted
-  batches, `internal_batch_size` from the memory budget), on all held-out headlines;
+attributed on
+- the shortcuts analyzer's setting (16 steps, texts whose relative delta stays above 5% integrated again with
+  32), on the run's path, on all held-out headlines;
+- the run's path with 32 steps for every text (`RunPredictor.attributor`: the run's bf16, frozen linears held
+  in bf16, length-sorted batches, `internal_batch_size` from the memory budget), on all held-out headlines;
 - the fp32 path analyzers took before (fp32 model, batches of 64 texts, every integration step of a batch in
   one forward pass), on the first `--fp32-texts` of them only: it takes seconds per headline at this size;
 - the run's path again on those same texts, for a like-for-like ratio.
@@ -45,6 +47,7 @@ from scipy import stats
 from mikiwame.framework.attribution import BatchAttributor
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.task import Example, TaskData
+from mikiwame.plugins.analyzers.shortcuts import DEFAULT_STEPS
 from mikiwame.plugins.models.tiny import TinySource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +157,10 @@ def measure(run: Path, path: str, limit: int | None, out: Path) -> None:
     plugins = build_plugin_set()
     texts = [e.text for e in AnalysisContext(RunResults.load(run), plugins).held_out_examples(10_000)][:limit]
     start = time.perf_counter()
-    if path == "run":
+    if path == "analyzer":
+        predictor = RunPredictor(run, plugins)
+        attributor = predictor.attributor(n_steps=DEFAULT_STEPS, fallback_steps=2 * DEFAULT_STEPS)
+    elif path == "run":
         predictor = RunPredictor(run, plugins)
         attributor = predictor.attributor()
     else:  # the fp32 path analyzers took before: fp32, 64 texts x every step in one forward pass
@@ -174,6 +180,7 @@ def measure(run: Path, path: str, limit: int | None, out: Path) -> None:
         "texts_per_s": len(texts) / seconds,
         "peak_rss_mib": peak_rss_mib(),
         "median_relative_delta": float(np.median([a.relative_delta for a in attributions])),
+        "integrated_again": float(np.mean([a.n_steps != attributor.n_steps for a in attributions])),
         "text": texts,
         "target": predicted,
         "scores": [a.scores.tolist() for a in attributions],
@@ -230,26 +237,37 @@ def base(args: argparse.Namespace) -> dict:
             subprocess.run([*command, "--limit", str(limit or 0), "--out", str(out)], check=True)
             return json.loads(out.read_text(encoding="utf-8"))
 
+        analyzer = child("analyzer", None)
         fast = child("run", None)
         same = child("run", args.fp32_texts)
         reference = child("fp32", args.fp32_texts)
-        agreed = agreement(run, fast, reference)
-    rows = [("run's path, all held-out", fast), ("run's path, same subset", same), ("fp32 path, subset", reference)]
-    print(f"base shape (12 layers, hidden 768, LoRA, bf16 run), 32 steps, {args.threads} threads; run {run}")
+        agreed = {name: agreement(run, r, reference) for name, r in (("analyzer", analyzer), ("run", fast))}
+    rows = [
+        ("analyzer's 16 (32) steps, all", analyzer),
+        ("run's path 32 steps, all", fast),
+        ("run's path 32 steps, subset", same),
+        ("fp32 path 32 steps, subset", reference),
+    ]
+    print(f"base shape (12 layers, hidden 768, LoRA, bf16 run), {args.threads} threads; run {run}")
     for name, r in rows:
         print(
-            f"{name:26s} {r['texts']:4d} texts {r['seconds']:8.1f} s {r['texts_per_s']:7.2f} texts/s  "
-            f"peak RSS {r['peak_rss_mib']:7.0f} MiB  median relative delta {r['median_relative_delta']:.4f}"
+            f"{name:30s} {r['texts']:4d} texts {r['seconds']:8.1f} s {r['texts_per_s']:7.2f} texts/s  "
+            f"peak RSS {r['peak_rss_mib']:7.0f} MiB  median relative delta {r['median_relative_delta']:.4f}  "
+            f"integrated again {r['integrated_again']:.0%}"
         )
     ratio = fast["texts_per_s"] / reference["texts_per_s"]
     print(
-        f"texts/s ratio, run's path (all) / fp32 path (subset): {ratio:.1f}x; on the same subset: "
-        f"{same['texts_per_s'] / reference['texts_per_s']:.1f}x\n"
-        f"agreement with the fp32 path on {agreed['texts']} texts (word shares of |attribution|): largest "
-        f"difference {agreed['max_share_difference']:.3f}, median per text {agreed['median_share_difference']:.3f}, "
-        f"Spearman {agreed['share_spearman']:.3f}, same top word in {agreed['same_top_word']:.0%} of texts"
+        f"texts/s ratio to the fp32 path (subset): analyzer's setting (all) "
+        f"{analyzer['texts_per_s'] / reference['texts_per_s']:.1f}x, run's path (all) {ratio:.1f}x, run's path on "
+        f"the same subset {same['texts_per_s'] / reference['texts_per_s']:.1f}x"
     )
-    return {"run": fast, "same_subset": same, "fp32": reference, "agreement": agreed, "ratio": ratio}
+    for name, a in agreed.items():
+        print(
+            f"agreement of the {name} path with the fp32 path on {a['texts']} texts (word shares of |attribution|): "
+            f"largest difference {a['max_share_difference']:.3f}, median per text {a['median_share_difference']:.3f}, "
+            f"Spearman {a['share_spearman']:.3f}, same top word in {a['same_top_word']:.0%} of texts"
+        )
+    return {"analyzer": analyzer, "run": fast, "same_subset": same, "fp32": reference, "agreement": agreed}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -264,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fp32-texts", type=int, default=24, help="base: texts for the (slow) fp32 path")
     parser.add_argument("--run", help="base: a finished base-shape run to reuse instead of training one")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--measure", choices=("run", "fp32"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=("analyzer", "run", "fp32"), help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
