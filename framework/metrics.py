@@ -26,13 +26,18 @@ class Estimate:
         return asdict(self)
 
 
-def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate:
+def wilson_interval(hits: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of hits / n (n > 0): the interval of every rate mikiwame reports."""
     from scipy import stats
 
+    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate:
     hits = int(np.sum(np.asarray(gold) == np.asarray(predicted)))
     n = len(gold)
-    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-    return Estimate(hits / n, float(ci.low), float(ci.high), n, "wilson")
+    return Estimate(hits / n, *wilson_interval(hits, n), n, "wilson")
 
 
 def bootstrap_estimate(

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mikiwame.framework.japanese import Span
+from mikiwame.framework.metrics import wilson_interval
 from mikiwame.plugins.analyzers.shortcut_units import (
     TextUnits,
     fold_overlapping,
@@ -36,17 +37,15 @@ Pair = tuple[str, str]  # (unit key, predicted label)
 
 def wilson(k: int, n: int) -> dict[str, Any]:
     """A rate with its 95% Wilson interval."""
-    from scipy import stats  # here: scipy costs every command's start-up, and most never need an interval
-
     if n == 0:
         return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
-    ci = stats.binomtest(k, n).proportion_ci(method="wilson")
-    return {"k": k, "n": n, "rate": k / n, "low": float(ci.low), "high": float(ci.high)}
+    low, high = wilson_interval(k, n)
+    return {"k": k, "n": n, "rate": k / n, "low": low, "high": high}
 
 
 def mean_interval(values: Sequence[float], seed: int) -> dict[str, Any]:
     """A mean with its 95% percentile bootstrap interval (999 resamples)."""
-    from scipy import stats
+    from scipy import stats  # here: scipy costs every command's start-up, and most never need an interval
 
     data = np.asarray(values, dtype=float)
     if len(data) < 2 or np.ptp(data) == 0:
