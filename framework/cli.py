@@ -87,7 +87,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import run_analyzers
-    from .predict import quiet_transformers
+    from .models import quiet_transformers
 
     plugins = build_plugin_set()
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]

@@ -250,8 +250,21 @@ class Engine:
         train = splits.get("train")
         eval_loaders = {name: loader(data, config.eval_batch_size, False, 1) for name, data in splits.items()}
         train_loader = loader(train, config.batch_size, True, config.grad_accum) if train is not None else None
-        prepared = acc.prepare(model, optimizer, *([train_loader] if train_loader else []), *eval_loaders.values())
-        self.model, self.optimizer = prepared[0], prepared[1]
+        loaders = [*([train_loader] if train_loader else []), *eval_loaders.values()]
+        prepared = acc.prepare(*loaders)
+        prepared_loaders = [prepared] if len(loaders) == 1 else list(prepared)
+        self.train_loader = prepared_loaders.pop(0) if train_loader else None
+        self.eval_loaders = dict(zip(eval_loaders, prepared_loaders, strict=True))
+        self.sizes = {name: len(data) for name, data in splits.items()}
+        steps_per_epoch = math.ceil(len(self.train_loader) / config.grad_accum) if self.train_loader else 0
+        self.total_steps = steps_per_epoch * config.epochs
+        # The schedule is built before Accelerate wraps the optimizer: built after, the fp16 grad scaler's
+        # per-step patch of `optimizer.step` restores the step from before the schedule wrapped it, and torch
+        # warns at every fp16 run that `optimizer.step()` was overridden (harmless, but it reads as a bug).
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(config.warmup_ratio * self.total_steps), max(self.total_steps, 1)
+        )
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         # Only the trainable tensors: walking every frozen one for a missing gradient was 6% of a small adapter
         # step. FSDP keeps `model.parameters()`, which Accelerate matches to use the sharded norm.
         self.clipped_parameters = (
@@ -259,16 +272,6 @@ class Engine:
             if acc.distributed_type == DistributedType.FSDP
             else [p for p in self.model.parameters() if p.requires_grad]
         )
-        rest = list(prepared[2:])
-        self.train_loader = rest.pop(0) if train_loader else None
-        self.eval_loaders = dict(zip(eval_loaders, rest, strict=True))
-        self.sizes = {name: len(data) for name, data in splits.items()}
-        steps_per_epoch = math.ceil(len(self.train_loader) / config.grad_accum) if self.train_loader else 0
-        self.total_steps = steps_per_epoch * config.epochs
-        scheduler = get_linear_schedule_with_warmup(
-            optimizer, int(config.warmup_ratio * self.total_steps), max(self.total_steps, 1)
-        )
-        self.scheduler = acc.prepare(scheduler)
 
     def _refuse_fsdp_checkpoints(self) -> None:
         """Sharded parameters and optimizer states are not what framework/checkpoint.py writes."""

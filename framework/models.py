@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
@@ -13,6 +16,7 @@ from urllib.parse import urlparse
 
 import torch
 from transformers import PreTrainedModel
+from transformers.utils import logging as transformers_logging
 
 from .classifier import TextClassifier
 from .config import RunConfig
@@ -28,6 +32,25 @@ KNOWN_MODELS = {
     "cl-tohoku/bert-base-japanese-v2": "Japanese Wikipedia (2021-08-31); MeCab/UniDic-lite + WordPiece, 32,768 vocab",
     "cl-tohoku/bert-base-japanese": "Japanese Wikipedia (2019-09-01); MeCab/IPAdic + WordPiece, 32,000 vocab",
 }
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No loading bars, load reports or library deprecation notices while a model is loaded or wrapped: a head
+    re-initialised on purpose is mikiwame's to explain, in the model table (`new_weights`) at training and not
+    at all at prediction (the saved weights replace it), and the libraries' notices to each other are not the
+    user's to act on."""
+    verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 class ModelUnavailable(Exception):
@@ -61,6 +84,8 @@ class LoadedModel:
     auto_peft_reason: str = ""
     # The hub id a saved run names as its base instead of copying the base's weights (None: a local model).
     hub_id: str | None = None
+    # Weights the checkpoint did not supply (a new classification head, usually), said in the model table.
+    new_weights: str | None = None
 
 
 class ModelSource(Protocol):
@@ -150,5 +175,6 @@ def describe_model(loaded: LoadedModel, model: torch.nn.Module, peft: str) -> di
             "random initialisation (no pre-training)" if not loaded.pretrained else "unknown (see the model card)",
         ),
         **({"initialisation": loaded.initialisation} if loaded.initialisation else {}),
+        **({"new_weights": loaded.new_weights} if loaded.new_weights else {}),
         "notes": loaded.notes,
     }

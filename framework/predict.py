@@ -11,9 +11,6 @@ evaluated.
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +18,13 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from transformers import AutoTokenizer
-from transformers.utils import logging as transformers_logging
 
 from .attribution import BatchAttributor
 from .batching import EncodedTexts
 from .config import RunConfig
 from .engine import length_grouped_loader, make_accelerator, predict_batches
 from .errors import ConfigError
+from .models import quiet_transformers
 from .peft_method import read_method_file, resolve_base
 from .plugins import PluginSet
 from .precision import hold_frozen_linears_in
@@ -42,23 +39,6 @@ class Prediction:
     text: str
     label: str
     probabilities: dict[str, float]
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """No loading bars, load reports or library deprecation notices while a saved model is read back: its head
-    is re-initialised on purpose (the saved weights replace it), which is not the user's business at prediction
-    time."""
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        transformers_logging.enable_progress_bar()
 
 
 def inference_accelerator(config: RunConfig, device: str = "auto", mixed_precision: str | None = None) -> Accelerator:

@@ -29,7 +29,7 @@ from .datachecks import check_data
 from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
 from .metrics import summarize
-from .models import LoadedModel, describe_model, load_model
+from .models import LoadedModel, describe_model, load_model, quiet_transformers
 from .peft_method import write_method_file
 from .plugins import PluginSet, build_plugin_set
 from .results import RunResults
@@ -264,7 +264,8 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     resume = _resume_point(run_)
     _start_directory(run_)
     base_ref = _keep_base(run_, loaded, method)
-    model = method.apply(loaded.model, config)
+    with quiet_transformers():  # peft's use of transformers' deprecated names is no business of the user's
+        model = method.apply(loaded.model, config)
     run_.model_info = describe_model(loaded, model, method.name)
     lr = config.lr if config.lr is not None else method.default_lr(loaded.pretrained)
     run_.model_info["learning_rate"] = lr

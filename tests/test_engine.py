@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.engine import make_accelerator
 from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
@@ -104,6 +106,26 @@ def test_fp16_without_cuda_is_refused_with_a_bf16_suggestion(tmp_path):
     with pytest.raises(ConfigError, match="bf16"):
         run(tiny_config(tmp_path, mixed_precision="fp16"))
     assert not any(tmp_path.iterdir()), "a refused run must leave no directory"
+
+
+def test_a_grad_scaler_run_warns_nothing_about_the_optimizer_and_schedule_order(tmp_path, monkeypatch):
+    """fp16 needs CUDA, but its grad scaler runs on the CPU too: planted into the accelerator, it patches
+    `optimizer.step` at every step as on a GPU, where the schedule built after Accelerate's optimizer made torch
+    warn at every fp16 run (seen on a lent H200)."""
+    from mikiwame.framework import runner
+
+    def with_scaler(*args, **kwargs):
+        accelerator = make_accelerator(*args, **kwargs)
+        accelerator.scaler = torch.amp.GradScaler("cpu")
+        return accelerator
+
+    monkeypatch.setattr(runner, "make_accelerator", with_scaler)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = run(tiny_config(tmp_path, epochs=1))
+    assert [str(w.message) for w in caught if "optimizer.step()" in str(w.message)] == []
+    metrics = json.loads((done / "metrics.json").read_text())
+    assert metrics["optimizer_steps"] == 15 and metrics["epochs"][0]["train_loss"] > 0
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path):

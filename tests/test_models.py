@@ -7,6 +7,7 @@ import importlib.util
 import json
 
 import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from mikiwame.framework import models
 from mikiwame.framework.errors import ConfigError
@@ -31,6 +32,23 @@ def test_a_local_model_directory_loads_as_pretrained_and_gets_lora_by_default(tm
     assert info["source"] == "transformers" and info["pretrained"] is True and info["fallback"] is False
     assert info["peft"] == "lora" and info["parameters_trainable"] < info["parameters_total"]
     assert info["tokenizer"] == "BertJapaneseTokenizer" and info["layers"] == 2
+
+
+def test_a_head_the_checkpoint_lacks_is_said_in_the_model_table_not_in_a_load_report(tmp_path, finished_run, capfd):
+    """A pre-trained encoder saved without a classification head (what a hub BERT is): transformers prints its
+    load report and peft a deprecation notice; mikiwame says it once, in its model table."""
+    encoder = tmp_path / "encoder"
+    AutoModelForSequenceClassification.from_pretrained(finished_run / "model").bert.save_pretrained(encoder)
+    AutoTokenizer.from_pretrained(finished_run / "model").save_pretrained(encoder)
+    capfd.readouterr()
+    done = run(tiny_config(tmp_path / "runs", model=str(encoder), peft="lora", epochs=1, lr=1e-3))
+    out, err = capfd.readouterr()
+    info = json.loads((done / "model_info.json").read_text())
+    new = "classifier.bias, classifier.weight (not in the checkpoint): initialised at random"
+    assert info["new_weights"] == new
+    assert "new weights" in out and "LOAD REPORT" not in out + err and "Warning" not in err, err
+    headed = run(tiny_config(tmp_path / "headed", model=str(finished_run / "model"), peft="lora", epochs=1))
+    assert "new_weights" not in json.loads((headed / "model_info.json").read_text()), "the control has its head"
 
 
 def test_known_hub_models_are_described_with_their_pretraining_data(finished_run, tmp_path):

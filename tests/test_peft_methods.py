@@ -193,7 +193,7 @@ def test_frozen_base_weights_stay_bit_identical(method, trained):
     _, base, _ = trained(method)
     trainable = {canonical(n) for n, p in base.model.named_parameters() if p.requires_grad}
     frozen = {canonical(n): p for n, p in base.model.named_parameters() if not p.requires_grad}
-    changed = [n for n, p in frozen.items() if n in base.snapshot and not torch.equal(p, base.snapshot[n])]
+    changed = [n for n, p in frozen.items() if n in base.snapshot and not torch.equal(p.cpu(), base.snapshot[n])]
     assert not changed, f"{method} changed frozen weights: {changed[:5]}"
     unaccounted = set(base.snapshot) - set(frozen) - trainable
     assert not unaccounted, f"{method}: base weights neither frozen-and-checked nor trainable: {unaccounted}"

@@ -162,7 +162,7 @@ def test_a_zero_embedding_learning_rate_keeps_the_initial_embeddings(frozen_vect
     plugins = build_plugin_set()
     data = subsample_train(plugins.tasks.get("headlines").load(config), config.train_size, config.seed)
     initial = plugins.models.get("tiny").load(config, data).model.bert.embeddings
-    trained = RunPredictor(frozen_vectors_run, plugins).model.bert.embeddings
+    trained = RunPredictor(frozen_vectors_run, plugins).model.bert.embeddings.cpu()  # on the GPU where there is one
     torch.testing.assert_close(trained.word_embeddings.weight, initial.word_embeddings.weight, rtol=0, atol=0)
     assert not torch.equal(trained.position_embeddings.weight, initial.position_embeddings.weight)
 

@@ -9,7 +9,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
-from mikiwame.framework.models import LoadedModel, ModelUnavailable, hub_reachable
+from mikiwame.framework.models import LoadedModel, ModelUnavailable, hub_reachable, quiet_transformers
 from mikiwame.framework.task import TaskData
 
 OFFLINE_FALLBACK = "tiny"
@@ -37,16 +37,18 @@ class TransformersSource:
             )
         offline = not local.is_dir() and not hub_reachable()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=offline, trust_remote_code=False)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                spec,
-                num_labels=len(task.labels),
-                id2label=dict(enumerate(task.labels)),
-                label2id=task.label2id,
-                local_files_only=offline,
-                trust_remote_code=False,
-                ignore_mismatched_sizes=True,
-            )
+            with quiet_transformers():  # the load report's news is in the model table (`new_weights`)
+                tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=offline, trust_remote_code=False)
+                model, loading = AutoModelForSequenceClassification.from_pretrained(
+                    spec,
+                    num_labels=len(task.labels),
+                    id2label=dict(enumerate(task.labels)),
+                    label2id=task.label2id,
+                    local_files_only=offline,
+                    trust_remote_code=False,
+                    ignore_mismatched_sizes=True,
+                    output_loading_info=True,
+                )
         except OSError as err:
             if offline:
                 raise ModelUnavailable(
@@ -59,7 +61,31 @@ class TransformersSource:
                 fix="check the hub id or directory (it needs config.json and tokenizer files)",
             ) from None
         hub_id = None if local.is_dir() else spec
-        return LoadedModel(model, tokenizer, spec, self.name, pretrained=True, auto_peft="lora", hub_id=hub_id)
+        loaded = LoadedModel(model, tokenizer, spec, self.name, pretrained=True, auto_peft="lora", hub_id=hub_id)
+        loaded.new_weights = new_weights(loading)
+        return loaded
+
+
+def new_weights(loading: dict) -> str | None:
+    """The weights the checkpoint did not supply, from `output_loading_info`, in place of transformers' load
+    report: a pre-trained encoder has no head for this task's labels (missing), or one for other labels (another
+    shape), and either way the head starts at random, which is what fine-tuning expects. Anything beyond the head
+    listed here means the checkpoint does not fit the architecture."""
+    missing = sorted(loading.get("missing_keys") or ())
+    mismatched = sorted(loading.get("mismatched_keys") or ())  # (name, shape in the checkpoint, shape here)
+    parts = []
+    if missing:
+        parts.append(f"{listed(missing)} (not in the checkpoint)")
+    if mismatched:
+        _, there, here = mismatched[0]
+        shape = f"{list(there)} there, {list(here)} here"
+        parts.append(f"{listed([name for name, _, _ in mismatched])} (another shape in the checkpoint: {shape})")
+    return "; ".join(parts) + ": initialised at random" if parts else None
+
+
+def listed(names: list[str], shown: int = 4) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 @hookimpl

@@ -28,6 +28,7 @@ MODEL_ROWS = (
     ("tokenizer", "tokenizer"),
     ("word tokenizer", "word_tokenizer"),
     ("pre-training data", "pretraining_data"),
+    ("new weights", "new_weights"),
 )
 
 
