@@ -8,13 +8,15 @@
 # OUT_DIR receives one log per check and summary.txt. OLD_TREE, if given, is a folder holding an older commit's
 # `mikiwame/` (`git archive --prefix=mikiwame/ REV | tar -x -C OLD_TREE`): its recipe trains a second run and its
 # analyzers are timed on it, for the before/after ratio. Every check has its own time limit and a failed check does
-# not stop the others: the summary says which failed.
+# not stop the others: the summary says which failed. The "now" side is the `mikiwame` installed where it runs.
+# The limits add up to more than a 10-minute device command: a check killed from outside writes no summary line.
 set -u
 mkdir -p "${1:?usage: gpu_checks.sh OUT_DIR [OLD_TREE]}"
 out=$(cd "$1" && pwd)
 old=${2:+$(cd "$2" && pwd)}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 export HF_HUB_OFFLINE=1 COLUMNS=160 PYTHONUNBUFFERED=1
 cd "$repo" || exit 1
 
@@ -78,4 +80,3 @@ check shortcuts 300 python -m mikiwame.framework.cli analyze "$run" shortcuts
 check attribution-benchmark 400 python benchmarks/attribution.py --shape base --run "$run" --threads "$(nproc)" --fp32-texts 48
 check predict-jsonl 120 python -m mikiwame.framework.cli predict "$run" "外務省が新たな方針を発表" --format jsonl
 check fast-suite 300 python -m pytest -v -m "not slow" -n "$(nproc)" -p no:cacheprovider --tb=short
-rm -rf "$work"

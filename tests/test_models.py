@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import warnings
 
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -13,6 +15,7 @@ from mikiwame.framework import models
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
+from mikiwame.plugins.models.transformers import new_weights
 
 from .conftest import tiny_config
 
@@ -41,14 +44,36 @@ def test_a_head_the_checkpoint_lacks_is_said_in_the_model_table_not_in_a_load_re
     AutoModelForSequenceClassification.from_pretrained(finished_run / "model").bert.save_pretrained(encoder)
     AutoTokenizer.from_pretrained(finished_run / "model").save_pretrained(encoder)
     capfd.readouterr()
-    done = run(tiny_config(tmp_path / "runs", model=str(encoder), peft="lora", epochs=1, lr=1e-3))
-    out, err = capfd.readouterr()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            done = run(tiny_config(tmp_path / "runs", model=str(encoder), peft="lora", epochs=1, lr=1e-3))
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    out, _ = capfd.readouterr()
     info = json.loads((done / "model_info.json").read_text())
     new = "classifier.bias, classifier.weight (not in the checkpoint): initialised at random"
-    assert info["new_weights"] == new
-    assert "new weights" in out and "LOAD REPORT" not in out + err and "Warning" not in err, err
+    assert info["new_weights"] == new and "new weights" in out
+    assert [r.getMessage() for r in records if r.levelno >= logging.WARNING] == []
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
     headed = run(tiny_config(tmp_path / "headed", model=str(finished_run / "model"), peft="lora", epochs=1))
     assert "new_weights" not in json.loads((headed / "model_info.json").read_text()), "the control has its head"
+
+
+def test_a_head_for_another_number_of_labels_is_listed_with_each_shape():
+    loading = {
+        "missing_keys": [],
+        "mismatched_keys": [("classifier.weight", (2, 8), (6, 8)), ("classifier.bias", (2,), (6,))],
+    }
+    assert new_weights(loading) == (
+        "classifier.bias [2] there, [6] here, classifier.weight [2, 8] there, [6, 8] here (another shape in the "
+        "checkpoint): initialised at random"
+    )
+    assert new_weights({"missing_keys": [], "mismatched_keys": []}) is None
 
 
 def test_known_hub_models_are_described_with_their_pretraining_data(finished_run, tmp_path):

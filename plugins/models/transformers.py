@@ -69,17 +69,17 @@ class TransformersSource:
 def new_weights(loading: dict) -> str | None:
     """The weights the checkpoint did not supply, from `output_loading_info`, in place of transformers' load
     report: a pre-trained encoder has no head for this task's labels (missing), or one for other labels (another
-    shape), and either way the head starts at random, which is what fine-tuning expects. Anything beyond the head
-    listed here means the checkpoint does not fit the architecture."""
+    shape), and either way the head starts at random, which is what fine-tuning expects. A head for as many
+    other labels loads as it is and is not listed; weights the checkpoint has and the model does not use (an MLM
+    head) are not listed either."""
     missing = sorted(loading.get("missing_keys") or ())
     mismatched = sorted(loading.get("mismatched_keys") or ())  # (name, shape in the checkpoint, shape here)
     parts = []
     if missing:
         parts.append(f"{listed(missing)} (not in the checkpoint)")
     if mismatched:
-        _, there, here = mismatched[0]
-        shape = f"{list(there)} there, {list(here)} here"
-        parts.append(f"{listed([name for name, _, _ in mismatched])} (another shape in the checkpoint: {shape})")
+        shapes = [f"{name} {list(there)} there, {list(here)} here" for name, there, here in mismatched]
+        parts.append(f"{listed(shapes)} (another shape in the checkpoint)")
     return "; ".join(parts) + ": initialised at random" if parts else None
 
 
