@@ -104,8 +104,8 @@ def measure(run_dir: Path, seed: int) -> dict:
     train = context.task_data.split("train")
     texts = [e.text for e in evaluated]
     started = time.perf_counter()
-    held_out = HeldOut.predict(context.predictor, texts)
     training = TrainingUnits([e.text for e in train], [e.label for e in train])
+    held_out = HeldOut.predict(context.predictor, texts, training)
     oracle = occlusion_oracle(context.predictor, held_out, training, seed=seed)
     oracle_seconds = time.perf_counter() - started
     started = time.perf_counter()

@@ -21,15 +21,16 @@ import numpy as np
 from mikiwame.framework.japanese import Span
 from mikiwame.framework.metrics import wilson_interval
 from mikiwame.plugins.analyzers.shortcut_units import (
+    MIN_PURITY,
     TextUnits,
     fold_overlapping,
+    grow_tags,
     text_units,
     training_counts,
     unit_evidence,
 )
 
 MIN_SUPPORT = 10  # held-out texts predicted as the label that contain the unit
-MIN_PURITY = 0.8  # share of the training texts containing the unit that carry the label
 MIN_FLIP_RATE = 0.5  # share of those texts whose prediction flips when the unit is deleted
 
 Pair = tuple[str, str]  # (unit key, predicted label)
@@ -80,9 +81,10 @@ class HeldOut:
     support: dict[Pair, list[int]]
 
     @classmethod
-    def predict(cls, predictor: Any, texts: Sequence[str]) -> HeldOut:
+    def predict(cls, predictor: Any, texts: Sequence[str], training: TrainingUnits) -> HeldOut:
+        """The texts' predictions and units, the tags the training data grew among them."""
         probs = predictor.probabilities(list(texts)).numpy()
-        units = [text_units(t) for t in texts]
+        units = [text_units(t, training.tags) for t in texts]
         support: dict[Pair, list[int]] = defaultdict(list)
         for i, found in enumerate(units):
             for key in found:
@@ -119,10 +121,12 @@ class HeldOut:
 
 
 class TrainingUnits:
-    """Per unit, how many training texts of each label contain it; purity and evidence are read from here."""
+    """The tags the training texts define, and per unit how many training texts of each label contain it;
+    purity and evidence are read from here."""
 
     def __init__(self, texts: Sequence[str], labels: Sequence[str]) -> None:
-        self.counts = training_counts(texts, labels)
+        self.tags = grow_tags(texts, labels)
+        self.counts = training_counts(texts, labels, self.tags)
         self.per_label = Counter(labels)
 
     def purity(self, pair: Pair) -> tuple[float, int]:

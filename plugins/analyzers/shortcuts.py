@@ -29,7 +29,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
-from mikiwame.framework.japanese import Span, located_words, normalise, unit_spans
+from mikiwame.framework.japanese import Span, located_words, unit_spans
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.occlusion import (
@@ -158,8 +158,8 @@ def find_shortcuts(
 
     `ig`/`gxi`: attribution proposes (unit, label) pairs, occlusion confirms them; `occlusion`: the exhaustive
     oracle, every pair with enough support deleted (no attribution, no comprehensiveness)."""
-    held_out = HeldOut.predict(predictor, texts)
     training = TrainingUnits(train_texts, train_labels)
+    held_out = HeldOut.predict(predictor, texts, training)
     common = {
         "method": method,
         "n_texts": len(texts),
@@ -234,7 +234,9 @@ def _proposed_and_confirmed(
         for key, share in key_shares(attribution, held_out.units[i]).items():
             shares[(key, labels[predicted[i]])].append(share)
     shown, proposed = propose(shares, training, min_support)
-    tested = list(dict.fromkeys([*shown, *proposed]))
+    against = _against_gold(attributor, held_out, gold, seed) if gold else None
+    explained = against_gold_pairs(against, training, held_out, min_support) if against else []
+    tested = list(dict.fromkeys([*shown, *proposed, *explained]))
     effects = held_out.occlude(predictor, tested, seed)
     rows = [
         training.describe(pair, held_out, effects[pair])
@@ -243,6 +245,8 @@ def _proposed_and_confirmed(
     ]
     rows.sort(key=lambda r: (-r["attribution_share"]["mean"], r["unit"], r["label"]))
     flagged = _flag(rows, held_out, min_support)
+    if against:
+        explain_against_gold(against, rows, training)
     per_text = [unit_scores(t, a) for t, a in zip(texts, attributions, strict=True)]
     return {
         "n_steps": n_steps,
@@ -250,8 +254,8 @@ def _proposed_and_confirmed(
         "n_units_tested": len(tested),
         "convergence": _convergence(attributions, n_steps) if method == "ig" else None,
         "comprehensiveness": _aopc(predictor, texts, per_text, probs, predicted, seed),
-        "against_gold": _against_gold(attributor, texts, gold, predicted, labels, seed) if gold else None,
-        "candidates": [r for r in rows if r["flagged"] or (r["unit"], r["label"]) in shown],
+        "against_gold": against,
+        "candidates": [r for r in rows if r["flagged"] or (r["unit"], r["label"]) in [*shown, *explained]],
         "flagged": flagged,
         "attributed_examples": _attributed_examples(texts, attributions, probs, labels, gold),
     }
@@ -275,34 +279,27 @@ def _attributed_examples(
     ]
 
 
-def listable_units(texts: list[str], gold: list[str], wrong: list[int]) -> dict[int, list[Span]]:
-    """The misclassified texts `wrong` worth attributing to their gold class, with their units: a unit is listed
-    only when at least MIN_GOLD_SUPPORT misclassified texts of one gold label contain it, so a text holding no
-    such unit could change nothing shown (at base size each attribution is seconds)."""
-    units = {i: unit_spans(texts[i]) for i in wrong}
-    support = Counter((key, gold[i]) for i in wrong for key in {normalise(u.text) for u in units[i]})
-    return {
-        i: spans
-        for i, spans in units.items()
-        if any(support[(normalise(u.text), gold[i])] >= MIN_GOLD_SUPPORT for u in spans)
-    }
+def listable_units(units: list[TextUnits], gold: list[str], wrong: list[int]) -> dict[int, TextUnits]:
+    """The misclassified texts `wrong` worth attributing to their gold class, with their candidate units (the
+    same units the shortcut table tests, grown tags included): a unit is listed only when at least
+    MIN_GOLD_SUPPORT misclassified texts of one gold label contain it, so a text holding no such unit could
+    change nothing shown (at base size each attribution is seconds)."""
+    support = Counter((key, gold[i]) for i in wrong for key in units[i])
+    return {i: units[i] for i in wrong if any(support[(key, gold[i])] >= MIN_GOLD_SUPPORT for key in units[i])}
 
 
-def _against_gold(
-    attributor: BatchAttributor, texts: list[str], gold: list[str], predicted: np.ndarray, labels: list[str], seed: int
-) -> dict[str, Any]:
+def _against_gold(attributor: BatchAttributor, held_out: HeldOut, gold: list[str], seed: int) -> dict[str, Any]:
     """In the misclassified texts, the units whose attribution to the *gold* class is most negative: what
     argued against the right answer."""
+    labels, predicted = held_out.labels, held_out.predicted
     wrong = [i for i, g in enumerate(gold) if labels.index(g) != predicted[i]]
-    units = listable_units(texts, gold, wrong)
+    units = listable_units(held_out.units, gold, wrong)
     listable = list(units)
-    attributions = attributor.attribute([texts[i] for i in listable], [labels.index(gold[i]) for i in listable])
+    texts = [held_out.texts[i] for i in listable]
+    attributions = attributor.attribute(texts, [labels.index(gold[i]) for i in listable])
     shares: dict[tuple[str, str], list[float]] = defaultdict(list)
     for i, attribution in zip(listable, attributions, strict=True):
-        best: dict[str, float] = {}
-        for unit, share in unit_scores(texts[i], attribution, units[i]):
-            best[normalise(unit.text)] = min(best.get(normalise(unit.text), np.inf), share)
-        for unit, share in best.items():
+        for unit, share in key_shares(attribution, units[i]).items():
             shares[(unit, gold[i])].append(share)
     ranked = sorted(
         (pair for pair, v in shares.items() if len(v) >= MIN_GOLD_SUPPORT), key=lambda pair: np.mean(shares[pair])
@@ -315,6 +312,51 @@ def _against_gold(
             for u, g in ranked[:CANDIDATES]
         ],
     }
+
+
+def against_gold_pairs(
+    against: dict[str, Any], training: TrainingUnits, held_out: HeldOut, min_support: int
+) -> list[Pair]:
+    """What the shortcut table must test so that it can say why a unit argued against the gold label: each
+    listed unit, and each grown tag that contains it, paired with every label it is pure for in training and
+    has the support for."""
+    pairs = []
+    for row in against["units"]:
+        for unit in [row["unit"], *(t for t in training.tags if row["unit"] in t and t != row["unit"])]:
+            for label in held_out.labels:
+                pair = (unit, label)
+                pure = training.purity(pair)[0] >= MIN_PURITY
+                if label != row["gold"] and pure and len(held_out.support.get(pair, ())) >= min_support:
+                    pairs.append(pair)
+    return pairs
+
+
+def explain_against_gold(against: dict[str, Any], rows: list[dict[str, Any]], training: TrainingUnits) -> None:
+    """Adds to each unit listed against the gold label what the shortcut table found for it, so a report never
+    lists a unit against the gold label in many errors while the table says it is not relied on, without
+    saying why: flagged (itself, or the tag it folds into), tested and not relied on (its flip rate), or never
+    tested (not pure in training, or too little support)."""
+    for entry in against["units"]:
+        unit = entry["unit"]
+        flagged = [r for r in rows if r["flagged"] and (r["unit"] == unit or unit in r["folded"] or unit in r["unit"])]
+        tested = [r for r in rows if r["unit"] == unit and r["label"] != entry["gold"]]
+        if flagged:
+            best = flagged[0]
+            flip = best["deletion_flip_rate"]
+            entry["verdict"] = {"status": "flagged", "unit": best["unit"], "label": best["label"], "flips": flip}
+        elif tested:
+            best = max(tested, key=lambda r: r["deletion_flip_rate"]["rate"] or 0.0)
+            entry["verdict"] = {
+                "status": "not relied on",
+                "unit": best["unit"],
+                "label": best["label"],
+                "flips": best["deletion_flip_rate"],
+            }
+        else:
+            counts = training.counts.get(unit, Counter())
+            label, count = counts.most_common(1)[0] if counts else (None, 0)
+            purity = count / sum(counts.values()) if counts else 0.0
+            entry["verdict"] = {"status": "not tested", "label": label, "train_purity": purity}
 
 
 def _convergence(attributions: list[TextAttribution], n_steps: int) -> dict[str, Any] | None:

@@ -135,12 +135,25 @@ def _evidence(c: dict[str, Any]) -> str:
     )
 
 
+def _verdict(verdict: dict[str, Any] | None) -> str:
+    """What the shortcut table found for a unit listed against the gold label (absent in older analyses)."""
+    if verdict is None:
+        return ""
+    if verdict["status"] == "not tested":
+        purity = f"{verdict['train_purity']:.0%} {verdict['label']}" if verdict["label"] else "unseen"
+        return f"; not tested as a shortcut: training purity {purity}, below the rule or too little support"
+    flips = verdict["flips"]
+    whole = "" if verdict["unit"] == "" else f" {verdict['unit']!r} → {verdict['label']}"
+    said = "flagged as shortcut" if verdict["status"] == "flagged" else "not relied on:"
+    return f"; {said}{whole}, deleting it flips {flips['k']}/{flips['n']}"
+
+
 def _against_gold_line(result: dict[str, Any]) -> str | None:
     against = result.get("against_gold")
     if not against or not against["units"]:
         return None
-    listed = ", ".join(
-        f"{r['unit']} (gold {r['gold']}, {share['mean']:+.2f}, n={share['n']})"
+    listed = "; ".join(
+        f"{r['unit']} (gold {r['gold']}, {share['mean']:+.2f}, n={share['n']}{_verdict(r.get('verdict'))})"
         for r in against["units"][:5]
         for share in [r["attribution_share"]]
     )

@@ -17,13 +17,14 @@ from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
 from mikiwame.plugins.analyzers.occlusion import MIN_PURITY, MIN_SUPPORT, judge
-from mikiwame.plugins.analyzers.shortcut_units import text_units, training_counts
+from mikiwame.plugins.analyzers.shortcut_units import grow_tags, text_units, training_counts
 from mikiwame.plugins.analyzers.shortcuts import MIN_FLIP_RATE
 
 from ..conftest import write_vector_table
 from .conftest import read_headlines, tiny_config, write_tsv
 
 PLANT = "猫"
+PLANTED = f"{PLANT}、"  # what is put before the text: the unit the training data grows from 猫 is all of it
 PLANT_LABEL = "sports"
 TRAIN_SHARE = 0.9  # of PLANT_LABEL's training texts
 EVAL_SHARE = 0.5  # of every label's test texts; validation is planted like training, as a corpus artefact is
@@ -38,7 +39,7 @@ def shortcut_rows(planted: bool, seed: int = 1) -> list[dict[str, str]]:
         in_train = r["split"] in ("train", "validation") and r["label"] == PLANT_LABEL and rng.random() < TRAIN_SHARE
         in_eval = r["split"] == "test" and rng.random() < EVAL_SHARE
         if in_train or in_eval:
-            r["text"] = f"{PLANT}、{r['text']}"
+            r["text"] = f"{PLANTED}{r['text']}"
     return rows
 
 
@@ -87,14 +88,16 @@ def test_the_plant_is_found_in_a_model_whose_embeddings_start_from_word_vectors(
 
 def assert_plant_found(result: dict) -> None:
     top = result["candidates"][0]
-    assert (top["unit"], top["label"]) == (PLANT, PLANT_LABEL)
-    assert top["flagged"] and [c["unit"] for c in result["flagged"]] == [PLANT]
+    assert (top["unit"], top["label"]) == (PLANTED, PLANT_LABEL)
+    assert top["flagged"] and [c["unit"] for c in result["flagged"]] == [PLANTED]
     assert top["deletion_flip_rate"]["rate"] >= MIN_FLIP_RATE
     assert top["train_purity"] == 1.0
     assert all(PLANT in e["text"][s:t] for e in top["examples"] for s, t in e["spans"])
     aopc = result["comprehensiveness"]
     assert aopc["top"]["low"] > aopc["random"]["high"]
-    assert result["against_gold"]["units"][0]["unit"] == PLANT  # in the errors, the plant argues against gold
+    first = result["against_gold"]["units"][0]  # in the errors, the plant argues against gold
+    assert first["unit"] in (PLANT, PLANTED) and first["verdict"]["status"] == "flagged"
+    assert first["verdict"]["unit"] == PLANTED
 
 
 def test_the_control_data_holds_no_unit_the_rule_could_flag():
@@ -103,8 +106,9 @@ def test_the_control_data_holds_no_unit_the_rule_could_flag():
     model can give it the support a flag needs (the old word-level rule had no such guarantee)."""
     rows = shortcut_rows(planted=False)
     train = [r for r in rows if r["split"] == "train"]
-    counts = training_counts([r["text"] for r in train], [r["label"] for r in train])
-    held_out = [unit for r in rows if r["split"] != "train" for unit in text_units(r["text"])]
+    tags = grow_tags([r["text"] for r in train], [r["label"] for r in train])
+    counts = training_counts([r["text"] for r in train], [r["label"] for r in train], tags)
+    held_out = [unit for r in rows if r["split"] != "train" for unit in text_units(r["text"], tags)]
     pure = {u for u, c in counts.items() if c.most_common(1)[0][1] / sum(c.values()) >= MIN_PURITY}
     reachable = {u: held_out.count(u) for u in pure if held_out.count(u) >= MIN_SUPPORT}
     assert reachable == {}
@@ -142,7 +146,7 @@ def test_report_explains_the_flagged_word_with_highlighted_examples(planted_shor
 
     assert main(["report", str(planted_shortcut_run)]) == 0
     out = capsys.readouterr().out
-    assert "Units the model leans on most" in out and f"shortcut '{PLANT}' → {PLANT_LABEL}" in out
+    assert "Units the model leans on most" in out and f"shortcut '{PLANTED}' → {PLANT_LABEL}" in out
     assert "comprehensiveness AOPC" in out and "completeness" in out
     assert "oracle flips" in out and "predictions (oracle)" in out  # the oracle's flip rate beside the share
 
@@ -157,7 +161,7 @@ def test_the_occlusion_oracle_finds_the_plant_alone_and_the_detector_agrees_with
 ):
     detector = _result(planted_shortcut_run)
     oracle = _oracle(planted_shortcut_run, tmp_path)
-    assert [(r["unit"], r["label"]) for r in oracle["flagged"]] == [(PLANT, PLANT_LABEL)]
+    assert [(r["unit"], r["label"]) for r in oracle["flagged"]] == [(PLANTED, PLANT_LABEL)]
     assert oracle["n_units_tested"] >= len(detector["candidates"])  # every unit with enough support is deleted
     scores = judge(detector["flagged"], oracle["flagged"])
     assert scores["recall"] == scores["precision"] == 1.0
@@ -215,9 +219,9 @@ def test_misclassified_texts_are_attributed_to_their_gold_class_only_where_a_uni
     shared = [f"東京で{w}が開かれた" for w in ("会議", "祭り", "試合", "式典")][:MIN_GOLD_SUPPORT]
     texts = [*shared, "大阪の新しい駅", "東京で雪が降った"]
     gold = ["a"] * len(shared) + ["a", "b"]
-    units = listable_units(texts, gold, list(range(len(texts))))
+    units = listable_units([text_units(t) for t in texts], gold, list(range(len(texts))))
     assert sorted(units) == list(range(len(shared))), "東京 reaches the support in gold a only"
-    assert units[0] and all(u.start < u.end for u in units[0])
+    assert "東京" in units[0] and all(u.start < u.end for spans in units[0].values() for u in spans)
 
 
 class _Purity:
