@@ -33,13 +33,23 @@ from pathlib import Path
 
 import torch
 from corpora import REPO, shared_data
+from planted_shapes import SHAPES, Shape, batches, delete_tag, plant
 
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
-from mikiwame.plugins.analyzers.occlusion import HeldOut, TrainingUnits, judge, occlusion_oracle
+from mikiwame.framework.task import Example
+from mikiwame.plugins.analyzers.occlusion import (
+    MIN_FLIP_RATE,
+    MIN_SUPPORT,
+    HeldOut,
+    TrainingUnits,
+    judge,
+    occlusion_oracle,
+    wilson,
+)
 from mikiwame.plugins.analyzers.shortcuts import DEFAULT_MAX_TEXTS, find_shortcuts
 
 HEADLINES = REPO / "data" / "headlines" / "headlines.tsv"
@@ -65,16 +75,34 @@ def planted_headlines(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def corpus_config(
-    corpus: str, data: Path, work: Path, seed: int, base: str, peft: str = "auto", lr: float | None = None
-) -> RunConfig:
-    """The recipe defaults (lora_headlines with --model tiny --train-size 1000 --epochs 8) for one corpus; all 468
-    training headlines of the bundled set."""
-    task, path = {
+def corpus_task(corpus: str, data: Path) -> tuple[str, Path]:
+    """The task and data path of one corpus (the bundled headlines as they are)."""
+    return {
         "livedoor": ("livedoor", data / "livedoor" / "ldcc-20140209.tar.gz"),
         "jrte-pn": ("jrte-pn", data / "jrte" / "pn.tsv"),
-        "headlines": ("headlines", planted_headlines(work / "planted_headlines.tsv")),
+        "headlines": ("headlines", HEADLINES),
     }[corpus]
+
+
+def corpus_config(
+    corpus: str,
+    data: Path,
+    work: Path,
+    seed: int,
+    base: str,
+    peft: str = "auto",
+    lr: float | None = None,
+    planted: Path | None = None,
+) -> RunConfig:
+    """The recipe defaults (lora_headlines with --model tiny --train-size 1000 --epochs 8) for one corpus; all 468
+    training headlines of the bundled set (with 【話題】 planted, or the `planted` TSV of text, label and split
+    the shapes mode writes)."""
+    if planted is not None:
+        task, path, options = "csv", planted, {"split_column": "split"}
+    elif corpus == "headlines":
+        task, path, options = "headlines", planted_headlines(work / "planted_headlines.tsv"), {}
+    else:
+        task, path, options = *corpus_task(corpus, data), {}
     # the bundled set is small: smaller batches (more steps) at a learning rate a tiny model learns it with
     small = (
         {"lr": 1e-3, "batch_size": 8, "tiny_vocab_size": 2000, "max_length": 48, "epochs": 8}
@@ -92,12 +120,14 @@ def corpus_config(
         patience=3,
         seed=seed,
         output_dir=str(work / "runs"),
+        options=options,
         **small,
     )
 
 
-def measure(run_dir: Path, seed: int) -> dict:
-    """The oracle and the default detector on one finished run's held-out texts, and the detector's score."""
+def measure(run_dir: Path, seed: int, shapes: dict[str, Shape] | None = None) -> dict:
+    """The oracle and the default detector on one finished run's held-out texts, and the detector's score; with
+    planted `shapes` (label -> shape), one row per shape."""
     results = RunResults.load(run_dir)
     context = AnalysisContext(results, build_plugin_set(), {})
     evaluated = context.held_out_examples(DEFAULT_MAX_TEXTS)
@@ -127,7 +157,112 @@ def measure(run_dir: Path, seed: int) -> dict:
         "oracle": [(r["unit"], r["label"], r["deletion_flip_rate"]["rate"]) for r in oracle["relied_on"]],
         "flagged": [(r["unit"], r["label"]) for r in detected["flagged"]],
         **judge(detected["flagged"], oracle["relied_on"]),
+        "shapes": [
+            shape_row(context, evaluated, held_out, detected["flagged"], shape, label)
+            for label, shape in (shapes or {}).items()
+        ],
     }
+
+
+def _bare(unit: str) -> str:
+    return "".join(unit.split())
+
+
+def shape_row(
+    context: AnalysisContext,
+    evaluated: list[Example],
+    held_out: HeldOut,
+    flagged: list[dict],
+    shape: Shape,
+    label: str,
+) -> dict:
+    """One planted shape judged by the benchmark's own oracle: deleting the exact planted tag from the held-out
+    texts that carry it and are predicted as its label (the whole-unit flip rate; relied on at MIN_FLIP_RATE
+    with the rule's support), the test accuracy on the texts carrying it, whether a flagged unit of its label is
+    the whole tag (spaces aside), and the flagged units that are fragments of it or hold more than it."""
+    labels = held_out.labels
+    carrying = [i for i, t in enumerate(held_out.texts) if shape.tag in t]
+    support = [i for i in carrying if labels[held_out.predicted[i]] == label]
+    after = context.predictor.probabilities([delete_tag(held_out.texts[i], shape) for i in support]).numpy()
+    flips = sum(int(p.argmax() != held_out.predicted[i]) for i, p in zip(support, after, strict=True))
+    tested = [i for i in carrying if evaluated[i].split == "test"]
+    right = sum(int(labels[held_out.predicted[i]] == evaluated[i].label) for i in tested)
+    unit = _bare(shape.unit)
+    touching = [
+        f["unit"] for f in flagged if f["label"] == label and (_bare(f["unit"]) in unit or unit in _bare(f["unit"]))
+    ]
+    whole = wilson(flips, len(support))
+    return {
+        "shape": shape.name,
+        "kind": shape.kind,
+        "tag": shape.tag,
+        "label": label,
+        "whole_flip": whole,
+        "relied_on": len(support) >= MIN_SUPPORT and (whole["rate"] or 0.0) >= MIN_FLIP_RATE,
+        "tagged_test_accuracy": wilson(right, len(tested)),
+        "found_whole": any(_bare(u) == unit for u in touching),
+        "touching": touching,
+    }
+
+
+def planted_runs(
+    corpus: str, data: Path, work: Path, seed: int, test: str, purity: float, base: str, peft: str, lr: float | None
+) -> list[dict]:
+    """Every shape planted into the corpus, one shape per label per run (so 24 shapes take 4 runs on the 6
+    headline labels), each run fine-tuned and measured like the corpus rows."""
+    task, path = corpus_task(corpus, data)
+    loaded = build_plugin_set().tasks.get(task).load(RunConfig.of(task=task, data=str(path), seed=seed))
+    rows = []
+    for n, shapes in enumerate(batches(SHAPES, loaded.labels)):
+        examples = plant(loaded.examples, shapes, purity=purity, test=test, seed=seed)
+        tsv = work / f"planted-{n}.tsv"
+        with tsv.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter="\t")
+            writer.writerow(["text", "label", "split"])
+            writer.writerows((e.text, e.label, e.split) for e in examples)
+        config = corpus_config(corpus, data, work / f"run-{n}", seed, base, peft, lr, planted=tsv)
+        rows.append(measure(run(config), seed, shapes))
+    return rows
+
+
+def shape_table(rows: list[dict]) -> None:
+    """Per shape over the seeds and test splits: relied on, found whole, fragments flagged, whole flip rates and
+    the accuracy on tagged test texts; then the totals the goals are stated on."""
+    per_shape: dict[str, list[dict]] = {}
+    for r in rows:
+        for shape in r.get("shapes", []):
+            per_shape.setdefault(shape["shape"], []).append(shape | {"test": r["test"], "seed": r["seed"]})
+    print(
+        "\n| shape | kind | tag | test split | seeds relied on | found whole | other flags touching it | "
+        "whole-tag flip (mean) | accuracy on tagged test texts (mean) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    relied = found = touching = whole = 0
+    strong_missed = []
+    for name, shapes in per_shape.items():
+        for test in sorted({s["test"] for s in shapes}):
+            these = [s for s in shapes if s["test"] == test]
+            on = [s for s in these if s["relied_on"]]
+            hits = [s for s in on if s["found_whole"]]
+            extra = sum(len(s["touching"]) - s["found_whole"] for s in these)
+            relied, found = relied + len(on), found + len(hits)
+            touching += sum(len(s["touching"]) for s in these)
+            whole += sum(s["found_whole"] for s in these)
+            strong_missed += [
+                (name, test, s["seed"]) for s in these if (s["whole_flip"]["rate"] or 0) >= 0.7 and not s["found_whole"]
+            ]
+            flip = [s["whole_flip"]["rate"] for s in these if s["whole_flip"]["rate"] is not None]
+            acc = [s["tagged_test_accuracy"]["rate"] for s in these if s["tagged_test_accuracy"]["rate"] is not None]
+            print(
+                f"| {name} | {these[0]['kind']} | `{these[0]['tag'].strip()}` | {test} | {len(on)}/{len(these)} | "
+                f"{len(hits)}/{len(on)} | {extra} | {sum(flip) / len(flip) if flip else float('nan'):.2f} | "
+                f"{sum(acc) / len(acc) if acc else float('nan'):.2f} |"
+            )
+    print(
+        f"\nshapes: recall {found}/{relied} = {found / relied if relied else float('nan'):.3f} (relied-on plants "
+        f"found whole); precision {whole}/{touching} = {whole / touching if touching else float('nan'):.3f} (flagged "
+        f"units touching a plant that are the whole plant); whole-flip >= 0.7 missed: {strong_missed or 'none'}"
+    )
 
 
 def jaccard(sets: list[set]) -> float | None:
@@ -162,12 +297,31 @@ def main(argv: list[str] | None = None) -> None:
         "`mikiwame analyze RUN shortcuts`",
     )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=("iid", "anti"),
+        help="plant the tags of benchmarks/planted_shapes.py instead (one row per shape), with the test split "
+        "planted like training (iid) or anti-correlated (anti: the tag in half of the other labels' test texts)",
+    )
+    p.add_argument("--purity", type=float, default=0.9, help="share of a label's training texts a shape is put in")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = shared_data(args.data) if set(args.corpora) - {"headlines"} else REPO
     rows = []
     keep = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()
     with keep as tmp:
+        if args.shapes:
+            for corpus, test, seed in itertools.product(args.corpora, args.shapes, args.seeds):
+                work = Path(tmp) / f"{corpus}-{test}-{seed}"
+                work.mkdir(parents=True, exist_ok=True)
+                for row in planted_runs(corpus, data, work, seed, test, args.purity, args.base, args.peft, args.lr):
+                    rows.append({"corpus": corpus, "test": test, "seed": seed, "base": args.base, **row})
+                    print(json.dumps({k: v for k, v in rows[-1].items() if k != "run"}, ensure_ascii=False), flush=True)
+            shape_table(rows)
+            if args.output:
+                args.output.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+            return
         for corpus in args.corpora:
             flagged, found, strong = [], [], []
             for seed in args.seeds:
