@@ -264,3 +264,23 @@ def test_an_analysis_saved_before_the_proposal_rule_changed_still_renders(plante
     old = result | {"thresholds": {k: v for k, v in result["thresholds"].items() if k != "proposals"}}
     old["thresholds"]["min_attribution_share"] = 0.05
     assert "units with share ≥ 0.05" in _candidates_title(old)[1]
+
+
+def test_every_unit_listed_against_the_gold_label_says_what_deletion_found(planted_shortcut_run, clean_run):
+    """The errors' units and the shortcut table agree: each listed unit is flagged (itself or the tag holding
+    it), tested and not relied on (with its flip count), or not tested (with its training purity), and a unit
+    tested as not relied on is in the table."""
+    for run_dir in (planted_shortcut_run, clean_run):
+        result = _result(run_dir)
+        tested = {(c["unit"], c["label"]) for c in result["candidates"]}
+        for entry in result["against_gold"]["units"]:
+            verdict = entry["verdict"]
+            assert verdict["status"] in ("flagged", "not relied on", "not tested"), entry
+            if verdict["status"] != "not tested":
+                assert (verdict["unit"], verdict["label"]) in tested and verdict["flips"]["n"] >= MIN_SUPPORT
+            else:
+                assert (
+                    verdict["train_purity"] < MIN_PURITY
+                    or verdict["label"] is None
+                    or len([c for c in result["candidates"] if c["unit"] == entry["unit"]]) == 0
+                )
