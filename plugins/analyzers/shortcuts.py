@@ -2,7 +2,8 @@
 
 Measured on the evaluation texts (validation and test; the training texts when a run has none); docs/shortcuts.md
 states the rule:
-1. units (plugins/analyzers/shortcut_units.py): MeCab words, merged noun spans, bracketed segments and word n-grams;
+1. units (plugins/analyzers/shortcut_units.py): MeCab words, merged noun spans, tags grown from the training data,
+   bracketed segments and word n-grams;
 2. attribution proposes: integrated gradients (or gradient × input) of the predicted class logit, summed from
    word pieces into units (ig: `--shortcuts-steps` Gauss–Legendre steps, twice as many for a text whose relative
    convergence delta is above MAX_RELATIVE_DELTA with them); a unit's *share* in a text is its attribution over
