@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from transformers.utils import logging as transformers_logging
 
-from .analysis import run_analyzers
+from .analysis import refuse_without_gradients, run_analyzers
 from .batching import EncodedTexts
 from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
@@ -197,6 +197,9 @@ def fit_and_save(run_: Run) -> Path:
     by the main process, and the run directory renamed to its final name."""
     config, acc = run_.config, run_.accelerator
     loaded = load_model(run_.plugins, config, run_.task_data)
+    if isinstance(loaded, TextClassifier):
+        analyzers = [run_.plugins.analyzers.get(name) for name in config.analyze]
+        refuse_without_gradients(run_.plugins, analyzers, f"classifier:{loaded.source}")
     if isinstance(loaded, LoadedModel) and loaded.fallback:
         run_.notices.insert(
             0,
