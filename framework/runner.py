@@ -420,12 +420,15 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
     plots_dir = directory.path / "plots"
     plots_dir.mkdir(exist_ok=True)
     final_split = "test" if "test" in outcome.after else next(iter(outcome.after))
-    plots.save_confusion_matrix(
+    no_font = plots.save_confusion_matrix(
         outcome.after[final_split]["confusion_matrix"],
         data.labels,
         plots_dir / "confusion_matrix.png",
         f"{final_split} after fine-tuning",
     )
+    if no_font:
+        run_.notices.append(Notice("warning", no_font))
+        print(f"mikiwame: warning: {no_font}", file=sys.stderr)
     if outcome.history:
         plots.save_training_curves(outcome.history, plots_dir / "training_curves.png")
     if outcome.train_dynamics:
