@@ -415,6 +415,7 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
                     "predicted": data.labels[pred],
                     "probabilities": {label: round(float(q), 6) for label, q in zip(data.labels, probs, strict=True)},
                     "split": split,
+                    **({"slices": dict(example.slices)} if example.slices else {}),
                 }
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     plots_dir = directory.path / "plots"

@@ -9,8 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import BertConfig, BertForSequenceClassification
 
 from mikiwame.framework.cli import main as cli_main
 from mikiwame.framework.config import RunConfig
@@ -20,7 +18,7 @@ from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 from mikiwame.studies.pretraining import build_language_model
 
 from . import tiny_lms
-from .conftest import TOPICS, labelled_rows, one_torch_thread, write_vector_table
+from .conftest import TOPICS, labelled_rows, one_torch_thread, save_sentiment_classifier, write_vector_table
 
 ANALYZERS = ["errors", "token-stats", "curves", "calibration", "entity-bias"]
 GRADIENTS = ["shortcuts"]  # attribution: only for models the engine fine-tunes
@@ -45,18 +43,6 @@ def _vocabulary_texts() -> list[str]:
     return sentences + list(LABEL_WORDS.values()) + [tiny_lms.CLOZE_TEMPLATE, "見出し 分野 理由 答え N/A"]
 
 
-def _classifier_dir(directory: Path) -> Path:
-    """A tiny BertForSequenceClassification saved as a hub model is (2 labels, NEGATIVE/POSITIVE)."""
-    tokenizer = japanese_tokenizer(build_vocabulary(_vocabulary_texts(), 300))
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"},
-                        label2id={"NEGATIVE": 0, "POSITIVE": 1})  # fmt: skip
-    torch.manual_seed(3)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def _language_model(directory: Path, causal: bool) -> Path:
     """A random-weight 2-layer BERT (masked) or GPT-2 (causal): the commands, not the model's skill, are tested."""
     tokenizer = japanese_tokenizer(build_vocabulary(_vocabulary_texts(), 300))
@@ -66,31 +52,28 @@ def _language_model(directory: Path, causal: bool) -> Path:
 
 
 def _kind_options(kind: str, tmp: Path) -> dict:
+    """The options of one kind, with the model files it needs written under `tmp`."""
     prompts = tmp / "prompts.json"
     prompts.write_text(json.dumps(PROMPTS, ensure_ascii=False), encoding="utf-8")
-    tiny = {"model": "tiny", "peft": "full", "tiny_hidden": 32, "tiny_heads": 2, "tiny_layers": 2}
-    return {
-        "tiny": tiny,
-        "transformers-dir": {"model": str(_classifier_dir(tmp / "bert")), "peft": "full"},
-        "tfidf-lr": {"model": "tfidf-lr"},
-        "vectors-lr": {
-            "model": "vectors-lr",
-            "init_vectors": str(write_vector_table(tmp / "vectors.txt", _vocabulary_texts(), dim=8)),
-        },
-        "pipeline": {
+    if kind == "tiny":
+        return {"model": "tiny", "peft": "full", "tiny_hidden": 32, "tiny_heads": 2, "tiny_layers": 2}
+    if kind == "transformers-dir":
+        return {"model": str(save_sentiment_classifier(tmp / "bert", _vocabulary_texts())), "peft": "full"}
+    if kind == "vectors-lr":
+        table = write_vector_table(tmp / "vectors.txt", _vocabulary_texts(), dim=8)
+        return {"model": "vectors-lr", "init_vectors": str(table)}
+    if kind == "pipeline":
+        return {
             "model": "pipeline",
-            "pipeline_model": str(_classifier_dir(tmp / "sentiment")),
+            "pipeline_model": str(save_sentiment_classifier(tmp / "sentiment", _vocabulary_texts())),
             "label_map": "NEGATIVE=sports,POSITIVE=economy",
             "neutral_label": "weather",
-        },
-        "cloze": {"model": "cloze", "cloze_lm": str(_language_model(tmp / "mlm", False)), "prompts": str(prompts)},
-        "icl": {
-            "model": "icl",
-            "icl_lm": str(_language_model(tmp / "gpt", True)),
-            "icl_k": 1,
-            "prompts": str(prompts),
-        },
-    }[kind]
+        }
+    if kind == "cloze":
+        return {"model": "cloze", "cloze_lm": str(_language_model(tmp / "mlm", False)), "prompts": str(prompts)}
+    if kind == "icl":
+        return {"model": "icl", "icl_lm": str(_language_model(tmp / "gpt", True)), "icl_k": 1, "prompts": str(prompts)}
+    return {"model": kind}
 
 
 @pytest.fixture(scope="module")
