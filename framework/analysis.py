@@ -77,13 +77,20 @@ class AnalysisContext:
 
 def check_gradients(plugins: PluginSet, context: AnalysisContext, analyzers: list[Any]) -> None:
     """One line, before anything runs, when an analyzer needs gradients the run's model does not have."""
+    if any(getattr(a, "needs_gradients", False) for a in analyzers) and not context.predictor.has_gradients:
+        refuse_without_gradients(plugins, analyzers, context.predictor.method)
+
+
+def refuse_without_gradients(plugins: PluginSet, analyzers: list[Any], model: str) -> None:
+    """For a model without gradients (a fitted classifier, named `model`): one line naming the analyzers that
+    need them and those that apply. A live run calls it before it trains, so nothing is fitted in vain."""
     needing = [a.name for a in analyzers if getattr(a, "needs_gradients", False)]
-    if not needing or context.predictor.has_gradients:
+    if not needing:
         return
     usable = [e.name for e in plugins.analyzers if not getattr(e.item, "needs_gradients", False)]
     raise ConfigError(
-        f"analyzer {', '.join(needing)} needs gradients, but this run's model ({context.predictor.method}) has "
-        f"none; analyzers that apply to it: {', '.join(usable)}"
+        f"analyzer {', '.join(needing)} needs gradients, but this run's model ({model}) has none; analyzers "
+        f"that apply to it: {', '.join(usable)}"
     )
 
 

@@ -15,7 +15,8 @@ class TextClassifier(Protocol):
     """Returned by a model source's `load` instead of a `LoadedModel`.
 
     `fit` may do nothing (zero-shot); `predict_proba` returns an (n, labels) array in the task's label order;
-    `save` writes what `load_saved(directory)` of the same model source reads back for `mikiwame predict`.
+    `save` writes what `load_saved(directory)` of the same model source reads back for `mikiwame predict` and
+    `mikiwame analyze`: every model source that returns a TextClassifier has one (tests/test_model_kinds.py).
     """
 
     name: str

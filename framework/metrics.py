@@ -127,9 +127,26 @@ def summarize(
         "classification_report": classification_report(
             gold, predicted, labels=labels, target_names=list(label_names), output_dict=True, zero_division=0
         ),
-        "classification_report_text": classification_report(
-            gold, predicted, labels=labels, target_names=list(label_names), digits=3, zero_division=0
+        "classification_report_text": aligned_report(
+            classification_report(
+                gold, predicted, labels=labels, target_names=list(label_names), digits=3, zero_division=0
+            ),
+            list(label_names),
         ),
         "confusion_matrix": confusion_matrix(gold, predicted, labels=labels).tolist(),
         "labels": list(label_names),
     }
+
+
+def aligned_report(text: str, label_names: list[str]) -> str:
+    """sklearn's text `classification_report` with its first column padded by display width: sklearn pads by
+    characters, so a Japanese label (two terminal cells a character) pushes its row's figures out of line.
+    sklearn's first column is as wide as the longest label name or "weighted avg" in characters."""
+    from rich.cells import cell_len
+
+    width = max(len(name) for name in [*label_names, "weighted avg"])
+    rows = [(line[:width].strip(), line[width:]) for line in text.splitlines()]
+    cells = max(cell_len(name) for name, _ in rows)
+    return "\n".join(" " * (cells - cell_len(name)) + name + rest if name or rest else "" for name, rest in rows) + (
+        "\n" if text.endswith("\n") else ""
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,13 +79,23 @@ def save_figure(fig: Any, path: Path) -> None:
     os.replace(partial, path)
 
 
-def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.0 + 0.8 * len(labels)))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels).plot(
-        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
-    )
-    ax.set_title(title)
-    save_figure(fig, path)
+def needs_cjk_font(texts: list[str]) -> bool:
+    """Whether any text has a wide (East Asian) character, which matplotlib's default font draws as a box."""
+    return any(unicodedata.east_asian_width(c) in "WF" for text in texts for c in text)
+
+
+def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> str | None:
+    """Drawn with a CJK font (the labels are often Japanese); returns the warning to give when the labels need
+    one and there is none (NO_CJK_FONT), else None."""
+    with japanese_text() as font:
+        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.0 + 0.8 * len(labels)))
+        ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels).plot(
+            ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
+        )
+        ax.set_title(title)
+        save_figure(fig, path)
+    where = f"{path.parent.name}/{path.name}"  # as the run directory holds it, whatever its name becomes
+    return NO_CJK_FONT.format(path=where) if font is None and needs_cjk_font([*labels, title]) else None
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:

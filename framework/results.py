@@ -30,9 +30,9 @@ class RunResults:
 
         def read(name: str) -> dict[str, Any]:
             path = directory / name
-            return _json_file(path) if path.is_file() else {}
+            return read_json_object(path) if path.is_file() else {}
 
-        analyses = {p.stem: _json_file(p) for p in sorted((directory / "analyses").glob("*.json"))}
+        analyses = {p.stem: read_json_object(p) for p in sorted((directory / "analyses").glob("*.json"))}
         return cls(
             directory,
             read("config.json"),
@@ -78,7 +78,7 @@ def _damaged(path: Path, what: str, where: str | None = None) -> RunDirectoryErr
     )
 
 
-def _json_file(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
     """A run's JSON file; a damaged one is one clear error naming the file and line."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from transformers.utils import logging as transformers_logging
 
-from .analysis import run_analyzers
+from .analysis import refuse_without_gradients, run_analyzers
 from .batching import EncodedTexts
 from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
@@ -197,6 +197,9 @@ def fit_and_save(run_: Run) -> Path:
     by the main process, and the run directory renamed to its final name."""
     config, acc = run_.config, run_.accelerator
     loaded = load_model(run_.plugins, config, run_.task_data)
+    if isinstance(loaded, TextClassifier):
+        analyzers = [run_.plugins.analyzers.get(name) for name in config.analyze]
+        refuse_without_gradients(run_.plugins, analyzers, f"classifier:{loaded.source}")
     if isinstance(loaded, LoadedModel) and loaded.fallback:
         run_.notices.insert(
             0,
@@ -412,17 +415,21 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
                     "predicted": data.labels[pred],
                     "probabilities": {label: round(float(q), 6) for label, q in zip(data.labels, probs, strict=True)},
                     "split": split,
+                    **({"slices": dict(example.slices)} if example.slices else {}),
                 }
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     plots_dir = directory.path / "plots"
     plots_dir.mkdir(exist_ok=True)
     final_split = "test" if "test" in outcome.after else next(iter(outcome.after))
-    plots.save_confusion_matrix(
+    no_font = plots.save_confusion_matrix(
         outcome.after[final_split]["confusion_matrix"],
         data.labels,
         plots_dir / "confusion_matrix.png",
         f"{final_split} after fine-tuning",
     )
+    if no_font:
+        run_.notices.append(Notice("warning", no_font))
+        print(f"mikiwame: warning: {no_font}", file=sys.stderr)
     if outcome.history:
         plots.save_training_curves(outcome.history, plots_dir / "training_curves.png")
     if outcome.train_dynamics:

@@ -17,6 +17,9 @@ class Example:
     label: str
     split: str
     source: str = ""  # "file:line" where the example came from, for error messages
+    # What the task knows about the text beyond its label, as (name, value) pairs, e.g. (("annotator votes",
+    # "unanimous"),): saved in predictions.jsonl, and the errors analyzer gives accuracy on each value's slice.
+    slices: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

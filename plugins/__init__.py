@@ -7,6 +7,7 @@ BUILT_IN = (
     "mikiwame.plugins.tasks.livedoor",
     "mikiwame.plugins.tasks.jrte",
     "mikiwame.plugins.tasks.csv",
+    "mikiwame.plugins.tasks.labels",
     "mikiwame.plugins.models.tfidf_lr",
     "mikiwame.plugins.models.word_vectors",
     "mikiwame.plugins.models.vectors_lr",

@@ -96,6 +96,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     return _subprocess([sys.executable, "-m", "mikiwame.framework.cli", *args], env, cwd)
 
 
+def save_sentiment_classifier(directory: Path, texts: Iterable[str]) -> Path:
+    """A tiny BertForSequenceClassification saved as a hub model is, with id2label NEGATIVE/POSITIVE and a
+    vocabulary from `texts`: an off-the-shelf model for `--model pipeline` or `--model DIR`."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
+
+    tokenizer = japanese_tokenizer(build_vocabulary(list(texts), 300))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"},
+                        label2id={"NEGATIVE": 0, "POSITIVE": 1})  # fmt: skip
+    torch.manual_seed(3)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
 def finished_runs(output_dir: Path) -> list[Path]:
     if not output_dir.exists():
         return []

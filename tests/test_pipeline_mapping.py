@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from transformers import BertConfig, BertForSequenceClassification, pipeline
+from transformers import pipeline
 
 from mikiwame.framework.errors import ConfigError
 from mikiwame.plugins.models.pipeline import LabelMapping, parse_label_map
-from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
+
+from .conftest import save_sentiment_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = ["negative", "neutral", "positive"]
@@ -89,15 +89,7 @@ def test_label_map_syntax(tmp_path):
 @pytest.fixture(scope="module")
 def sentiment_model(tmp_path_factory):
     """A tiny BertForSequenceClassification saved with id2label NEGATIVE/POSITIVE, as a hub model would be."""
-    directory = tmp_path_factory.mktemp("sentiment")
-    tokenizer = japanese_tokenizer(build_vocabulary([t for ts in TEXTS.values() for t in ts], 300))
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"},
-                        label2id={"NEGATIVE": 0, "POSITIVE": 1})  # fmt: skip
-    torch.manual_seed(3)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return save_sentiment_classifier(tmp_path_factory.mktemp("sentiment"), [t for ts in TEXTS.values() for t in ts])
 
 
 def _task_file(path: Path) -> Path:

@@ -3,6 +3,8 @@ matplotlib-fontja dependency bundles, so a fresh Colab or slim image draws words
 
 from __future__ import annotations
 
+import json
+
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
@@ -18,3 +20,35 @@ def test_without_a_system_cjk_font_the_bundled_one_draws_japanese(monkeypatch):
         path = font_manager.findfont(font_manager.FontProperties(family=font), fallback_to_default=False)
     assert path.endswith("ipaexg.ttf")
     assert all(FT2Font(path).get_char_index(ord(c)) for c in "外務省が国際会議へ")  # every glyph is in the font
+
+
+JAPANESE_LABELS = ["経済", "スポーツ", "天気"]
+MATRIX = [[3, 1, 0], [0, 4, 1], [1, 0, 2]]
+
+
+def test_confusion_matrix_draws_japanese_labels_with_a_cjk_font_and_warns_without_one(tmp_path, monkeypatch):
+    with_font = tmp_path / "with.png"
+    assert plots.save_confusion_matrix(MATRIX, JAPANESE_LABELS, with_font, "test") is None
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    without = tmp_path / "without.png"
+    warning = plots.save_confusion_matrix(MATRIX, JAPANESE_LABELS, without, "test")
+    assert warning == plots.NO_CJK_FONT.format(path=f"{tmp_path.name}/without.png")
+    assert with_font.read_bytes() != without.read_bytes()  # glyphs, not the default font's empty boxes
+    assert plots.save_confusion_matrix(MATRIX, ["a", "b", "c"], tmp_path / "ascii.png", "test") is None  # control
+
+
+def test_a_run_without_a_cjk_font_says_so_in_its_notices(tmp_path, monkeypatch, capsys):
+    from mikiwame.framework.runner import run
+
+    from .conftest import tiny_config
+
+    data = tmp_path / "data.tsv"
+    texts = ["株価が上昇した", "選手が勝利した", "明日は雨の予報"]
+    rows = [f"{texts[i % 3]}({i}件目)\t{JAPANESE_LABELS[i % 3]}\n" for i in range(30)]
+    data.write_text("text\tlabel\n" + "".join(rows), encoding="utf-8")
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    run_dir = run(tiny_config(tmp_path / "runs", model="tfidf-lr", task="csv", data=str(data), train_size=None))
+    notices = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["notices"]
+    warned = [n for n in notices if n["level"] == "warning" and "confusion_matrix.png" in n["text"]]
+    assert len(warned) == 1 and "no font with Japanese glyphs" in warned[0]["text"]
+    assert "confusion_matrix.png" in capsys.readouterr().err

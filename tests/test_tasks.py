@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import DataError
+from mikiwame.framework.errors import ConfigError, DataError
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.runner import run
+from mikiwame.plugins.tasks.labels import parse_label_names
 
 from .conftest import finished_runs, labelled_rows, run_recipe, shared_file
 
@@ -123,6 +125,53 @@ def test_jrte_format_without_header_maps_labels_and_uses_usage_split(tmp_path):
         load("jrte-pn", path)
 
 
+def test_jrte_keeps_the_annotator_votes_as_a_slice(tmp_path):
+    votes = ['{"1": 3}', '{"1": 2, "0": 1}', "{}"]
+    lines = [f"pn{i}\t1\t良いホテル({i})\t{v}\ttrain" for i, v in enumerate(votes)]
+    path = tmp_path / "pn.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert [e.slices for e in load("jrte-pn", path).examples] == [
+        (("annotator votes", "unanimous"),),
+        (("annotator votes", "split"),),
+        (),
+    ]
+    path.write_text(lines[0].replace('{"1": 3}', '{"1": "three"}') + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pn\.tsv:1: the judges column .* is not annotator votes"):
+        load("jrte-pn", path)
+
+
+def test_label_names_rename_and_order_any_tasks_labels(tmp_path):
+    run_dir = run(
+        RunConfig(
+            task="headlines",
+            model="tfidf-lr",
+            train_size=60,
+            output_dir=str(tmp_path / "runs"),
+            options={"label_names": "sports=スポーツ,economy,entertainment,international,politics,technology"},
+        )
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["labels"] == ["スポーツ", "economy", "entertainment", "international", "politics", "technology"]
+    predictions = [json.loads(line) for line in (run_dir / "predictions.jsonl").open(encoding="utf-8")]
+    assert "スポーツ" in {p["gold"] for p in predictions} and "sports" not in {p["gold"] for p in predictions}
+    assert list(predictions[0]["probabilities"]) == metrics["labels"]
+
+
+@pytest.mark.parametrize(
+    "value,problem",
+    [
+        ("sports,economy", "not listed: entertainment"),
+        ("sport=x,economy,entertainment,international,politics,technology,sports", "not labels of the task: sport"),
+        ("sports=economy,economy,entertainment,international,politics,technology", "two labels would be named economy"),
+        ("sports,sports,economy,entertainment,international,politics,technology", "listed more than once: sports"),
+    ],
+)
+def test_label_names_that_do_not_fit_name_the_tasks_labels(value, problem):
+    with pytest.raises(ConfigError, match=f"--label-names: .*{problem}") as err:
+        parse_label_names(value, ["economy", "entertainment", "international", "politics", "sports", "technology"])
+    assert "Task labels: economy, entertainment, international, politics, sports, technology" in str(err.value)
+
+
 def test_csv_options_name_columns_delimiter_and_split(tmp_path):
     path = tmp_path / "mine.txt"
     rows = [f"{i};{label};{text};{'train' if i % 4 else 'dev'}" for i, (text, label) in enumerate(labelled_rows())]
@@ -180,3 +229,7 @@ def test_jrte_real_corpus_counts():
     assert len(data.examples) == 5553
     assert Counter(e.split for e in data.examples) == {"train": 3888, "validation": 1112, "test": 553}
     assert Counter(e.label for e in data.examples) == {"positive": 3406, "neutral": 1329, "negative": 818}
+    assert Counter(e.slices for e in data.examples) == {
+        (("annotator votes", "unanimous"),): 4186,
+        (("annotator votes", "split"),): 1367,
+    }

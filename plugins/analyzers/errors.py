@@ -4,13 +4,18 @@ The model is loaded from the run directory and predicts every example afresh (no
 predictions.jsonl), so the list is the saved model's, whatever wrote the file. Slices say on which kinds of
 text accuracy drops (each with n and a 95% Wilson interval); the training-set lists point at possible label
 noise or hard cases: training examples the final model still gets wrong, and, when the run recorded per-epoch
-training predictions (`--track-train`), the examples learned late or forgotten along the way.
+training predictions (`--track-train`), the examples learned late or forgotten along the way. Slices the task
+gives (JRTE's annotator votes: unanimous or split) come first. Every error is also written to
+analyses/errors.csv, for a spreadsheet.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +31,9 @@ NAME = "errors"
 RARE_PIECE_MAX_COUNT = 0  # a word piece seen at most this often in the training texts counts as rare (unseen)
 RARE_SHARE_HIGH = 0.2
 MOST_CONFIDENT = 10
+CSV_FILE = "errors.csv"
+CSV_COLUMNS = ("split", "id", "gold", "predicted", "confidence", "gold_probability", "text")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NO_DYNAMICS = (
     "this run did not record per-epoch training predictions, so 'learned late' cannot be told; "
     "re-run the recipe with --track-train (it writes train_dynamics.json)"
@@ -48,6 +56,34 @@ def fresh_predictions(context: AnalysisContext) -> list[dict[str, Any]]:
         }
         for r, p in zip(rows, predicted, strict=True)
     ]
+
+
+def task_slices(prediction: dict[str, Any]) -> dict[str, str]:
+    """The slices the task gave a text (predictions.jsonl's `slices`, e.g. JRTE's annotator votes)."""
+    given = prediction.get("slices")
+    return {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
+
+
+def write_errors_csv(path: Path, rows: list[dict[str, Any]], given: dict[tuple[str, str], dict[str, str]]) -> Path:
+    """Every misclassified example (every split, most confident first) as CSV, for a spreadsheet: UTF-8 with a
+    byte-order mark, so Excel reads the Japanese. A cell that starts like a formula (= + - @) gets a leading
+    apostrophe, so a spreadsheet shows a received text instead of evaluating it. Written under a name of this
+    process's own and renamed (every process of a launch writes the same bytes)."""
+    wrong = sorted((r for r in rows if r["predicted"] != r["gold"]), key=lambda r: (r["split"], -r["confidence"]))
+    names = sorted({name for r in wrong for name in given[r["split"], r["id"]]})
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with partial.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*CSV_COLUMNS, *names])
+        for r in wrong:
+            cells = [*(r[c] for c in CSV_COLUMNS), *(given[r["split"], r["id"]].get(n, "") for n in names)]
+            writer.writerow([_inert(c) for c in cells])
+    os.replace(partial, path)
+    return path
+
+
+def _inert(cell: Any) -> Any:
+    return f"'{cell}" if isinstance(cell, str) and cell[:1] in FORMULA_STARTS else cell
 
 
 def errors_by_pair(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,6 +168,11 @@ def slices(rows: list[dict[str, Any]], features: dict[tuple[str, str], dict[str,
             [r for r in rows if share[r["id"]] is not None and share[r["id"]] > RARE_SHARE_HIGH],
         ),
     ]
+    task_slices = sorted({item for r in rows for item in features[r["split"], r["id"]]["task"].items()})
+    found += [
+        _slice(name, value, [r for r in rows if features[r["split"], r["id"]]["task"].get(name) == value])
+        for name, value in task_slices
+    ]
     for feature, key in (
         ("abbreviation", "abbreviation"),
         ("number", "number"),
@@ -198,11 +239,16 @@ class ErrorAnalyzer:
             by_split[r["split"]].append(r)
         tokenizer = getattr(context.predictor, "tokenizer", None)
         features_of = TextFeatures(tokenizer, [r["text"] for r in by_split.get("train", [])])
-        features = {(r["split"], r["id"]): features_of.describe(r["text"]) for r in rows}
+        given = {(p["split"], p["id"]): task_slices(p) for p in context.predictions}
+        features = {
+            (r["split"], r["id"]): {**features_of.describe(r["text"]), "task": given[r["split"], r["id"]]} for r in rows
+        }
+        csv_path = write_errors_csv(context.directory / "analyses" / CSV_FILE, rows, given)
         held_out = [s for s in ("test", "validation") if s in by_split]
         train = by_split.get("train", [])
         return {
             "predicted_afresh": True,
+            "csv": f"{csv_path.parent.name}/{csv_path.name}",
             "rare_piece_max_count": RARE_PIECE_MAX_COUNT,
             "errors": {split: errors_by_pair(members) for split, members in by_split.items()},
             "slices": {split: slices(by_split[split], features) for split in held_out},

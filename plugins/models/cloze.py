@@ -24,8 +24,9 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, describe_model
 from mikiwame.framework.options import option, read_options
-from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.results import ReportSection, RunResults, read_json_object
 from mikiwame.framework.task import TaskData
+from mikiwame.plugins.models.kept_model import keep_model, kept_model
 from mikiwame.plugins.models.prompting import MASK, PromptSpec, load_language_model, load_prompt_spec
 
 SCORES_FILE = "cloze_scores.jsonl"
@@ -169,6 +170,8 @@ class ClozeClassifier:
         directory.mkdir(parents=True, exist_ok=True)
         setup = {
             "lm": self.lm_name,
+            "lm_files": keep_model(self.scorer.model, self.scorer.tokenizer, self.lm_name, directory, "lm"),
+            "max_length": self.scorer.max_length,
             "prompt_file": self.spec.source,
             "templates": self.spec.templates,
             "verbalizers": self.spec.verbalizers,
@@ -243,6 +246,23 @@ class ClozeSource:
         model, tokenizer = load_language_model(options.cloze_lm, "masked", "--cloze-lm")
         scorer = MaskedLMScorer(model.requires_grad_(False), tokenizer, config.max_length, config.eval_batch_size)
         return ClozeClassifier(scorer, spec, options.cloze_lm, options.cloze_template, options.cloze_calibrate)
+
+    def load_saved(self, directory: Path) -> ClozeClassifier:
+        """The run's masked LM (its copy in the run, or its hub id) with the run's templates, words and choice."""
+        path = Path(directory) / SETUP_FILE
+        setup = read_json_object(path)
+        location = kept_model(Path(directory), setup.get("lm_files"), path)
+        model, tokenizer = load_language_model(location, "masked", "--cloze-lm")
+        spec = PromptSpec(
+            setup["prompt_file"],
+            setup["templates"],
+            setup["verbalizers"],
+            tuple(setup["content_free"]),
+            setup["score"],
+        )
+        scorer = MaskedLMScorer(model.requires_grad_(False), tokenizer, setup["max_length"])
+        chosen = setup["chosen"]
+        return ClozeClassifier(scorer, spec, setup["lm"], chosen["template"], chosen["calibrated"])
 
 
 @hookimpl

@@ -25,10 +25,15 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, describe_model
 from mikiwame.framework.options import option, read_options
+from mikiwame.framework.results import read_json_object
+from mikiwame.framework.tables import read_text_file
 from mikiwame.framework.task import TaskData
-from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.kept_model import keep_model, kept_model
+from mikiwame.plugins.models.prompting import IclFormat, PromptSpec, load_language_model, load_prompt_spec
 
 SELECTIONS = ("random", "balanced", "similar")
+SETUP_FILE = "icl.json"
+POOL_FILE = "icl_pool.jsonl"  # the demonstration pool (the training split), so a saved run prompts as it did
 
 
 class CausalLMScorer:
@@ -180,7 +185,10 @@ class IclClassifier:
         directory.mkdir(parents=True, exist_ok=True)
         setup = {
             "lm": self.lm_name,
+            "lm_files": keep_model(self.scorer.model, self.scorer.tokenizer, self.lm_name, directory, "lm"),
             "prompt_file": self.spec.source,
+            "verbalizers": self.spec.verbalizers,
+            "score": self.spec.score,
             "k": self.k,
             "selection": self.selection,
             "seed": self.seed,
@@ -189,7 +197,10 @@ class IclClassifier:
             "format": self.spec.icl.__dict__,
             "reasonings": dict(list(self.reasonings.items())[:50]),
         }
-        (directory / "icl.json").write_text(json.dumps(setup, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (directory / SETUP_FILE).write_text(json.dumps(setup, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        with (directory / POOL_FILE).open("w", encoding="utf-8") as fh:
+            for text, label in zip(self.picker.texts, self.picker.labels, strict=True):
+                fh.write(json.dumps({"text": text, "label": self.labels[label]}, ensure_ascii=False) + "\n")
 
     def describe(self) -> dict[str, Any]:
         loaded = LoadedModel(self.scorer.model, self.scorer.tokenizer, self.lm_name, self.source, pretrained=True)
@@ -271,6 +282,30 @@ class IclSource:
             config.seed,
             options.icl_cot_tokens,
         )
+
+    def load_saved(self, directory: Path) -> IclClassifier:
+        """The run's causal LM (its copy in the run, or its hub id), prompt format and demonstration pool: the
+        demonstrations for a text depend only on the pool, the seed and the text, so a text is prompted as the
+        run prompted it."""
+        path = Path(directory) / SETUP_FILE
+        setup = read_json_object(path)
+        location = kept_model(Path(directory), setup.get("lm_files"), path)
+        model, tokenizer = load_language_model(location, "causal", "--icl-lm")
+        spec = PromptSpec(
+            setup["prompt_file"], {}, setup["verbalizers"], score=setup["score"], icl=IclFormat(**setup["format"])
+        )
+        classifier = IclClassifier(
+            CausalLMScorer(model.requires_grad_(False), tokenizer),
+            spec,
+            setup["lm"],
+            setup["k"],
+            setup["selection"],
+            setup["seed"],
+            setup["cot_tokens"],
+        )
+        pool = [json.loads(line) for line in read_text_file(Path(directory) / POOL_FILE).splitlines() if line]
+        classifier.fit([row["text"] for row in pool], [classifier.labels.index(row["label"]) for row in pool])
+        return classifier
 
 
 @hookimpl

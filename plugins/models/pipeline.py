@@ -19,10 +19,12 @@ from rich.table import Table
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError, ModelError
-from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable
+from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable, quiet_transformers
 from mikiwame.framework.options import option, read_options
-from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.peft_method import read_method_file
+from mikiwame.framework.results import ReportSection, RunResults, read_json_object
 from mikiwame.framework.task import TaskData
+from mikiwame.plugins.models.kept_model import keep_model, kept_model
 
 MAPPING_FILE = "label_mapping.json"
 
@@ -154,6 +156,7 @@ class PipelineClassifier:
         directory.mkdir(parents=True, exist_ok=True)
         record = {
             "pipeline_model": self.model_id,
+            "model_files": keep_model(self.pipe.model, self.pipe.tokenizer, self.model_id, directory, "pipeline"),
             "mapping": self.mapping.mapping,
             "neutral_label": self.mapping.neutral,
             "neutral_threshold": self.mapping.threshold,
@@ -174,20 +177,11 @@ class PipelineSource:
     description = "an already fine-tuned classifier via transformers.pipeline, labels mapped (--label-map)"
 
     def load(self, config: RunConfig, task: TaskData) -> PipelineClassifier:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
         options = read_options(PipelineOptions, config.options)
         spec = options.pipeline_model
         if not spec:
             raise ConfigError("--model pipeline needs --pipeline-model HUB_ID_OR_DIR", where="--pipeline-model")
-        offline = not Path(spec).expanduser().is_dir() and not hub_reachable()
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(spec, local_files_only=offline)
-            tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=offline)
-            pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
-        except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelError(f"could not load pipeline model {spec!r}: {first}", where="--pipeline-model") from None
+        pipe = load_pipeline(spec, spec)
         model_labels = [pipe.model.config.id2label[i] for i in sorted(pipe.model.config.id2label)]
         mapping = LabelMapping.checked(
             parse_label_map(options.label_map), model_labels, task.labels, options.neutral_label
@@ -199,6 +193,33 @@ class PipelineSource:
         return PipelineClassifier(
             pipe, spec, mapping, ([e.text for e in validation], [task.label2id[e.label] for e in validation])
         )
+
+    def load_saved(self, directory: Path) -> PipelineClassifier:
+        """The run's pipeline model (its copy in the run, or its hub id) with the run's mapping and band."""
+        path = Path(directory) / MAPPING_FILE
+        record = read_json_object(path)
+        pipe = load_pipeline(kept_model(Path(directory), record.get("model_files"), path), record["pipeline_model"])
+        labels = read_method_file(Path(directory))["labels"]
+        mapping = LabelMapping(record["mapping"], labels, record["neutral_label"], record["neutral_threshold"])
+        classifier = PipelineClassifier(pipe, record["pipeline_model"], mapping, ([], []))
+        classifier.tuning = record["tuning"]
+        return classifier
+
+
+def load_pipeline(location: str, spec: str) -> Any:
+    """A text-classification pipeline on the CPU from `location` (a directory, or a hub id, offline from the
+    cache); `spec` is what the user named, for the message."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    offline = not Path(location).expanduser().is_dir() and not hub_reachable()
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(location, local_files_only=offline)
+            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=offline)
+            return pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"could not load pipeline model {spec!r}: {first}", where="--pipeline-model") from None
 
 
 @hookimpl

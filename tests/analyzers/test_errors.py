@@ -1,13 +1,17 @@
-"""errors lists what the saved model gets wrong, predicted afresh, and says when learning dynamics are missing."""
+"""errors lists what the saved model gets wrong, predicted afresh, and says when learning dynamics are missing; the
+task's own slices (JRTE's annotator votes) and the CSV export of every error."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
 from mikiwame.framework.analysis import run_analyzers
+from mikiwame.framework.config import RunConfig
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
+from mikiwame.framework.runner import run
 from mikiwame.plugins.analyzers.errors_report import pair_rows
 
 
@@ -80,3 +84,46 @@ def test_the_pair_table_shows_a_held_out_example_before_a_training_one():
     headers, rows = pair_rows({"errors": {"train": split("訓練の文"), "test": split("評価の文")}})
     assert headers[1:3] == ["train (errors 1/10)", "test (errors 1/10)"]
     assert rows == [["a → b", "1", "1", "評価の文 (0.90)"]]
+
+
+WORDS = {
+    "positive": ["快適", "親切", "清潔"],
+    "neutral": ["駅前", "二階", "十時"],
+    "negative": ["騒音", "不潔", "狭い"],
+}
+
+
+def _votes_run(tmp_path):
+    """A JRTE-format file where texts the annotators agreed on carry their label's words, and texts they split
+    on carry another label's words: a model of the words is right on every unanimous text and wrong on every
+    split one."""
+    labels, code = list(WORDS), {"positive": "1", "neutral": "0", "negative": "-1"}
+    lines = []
+    for k, label in enumerate(labels):
+        other = labels[(k + 1) % 3]
+        for i in range(12):
+            split = ("train", "train", "dev", "test")[i % 4]
+            text = f"{WORDS[label][i % 3]}な部屋でした({i})"
+            lines.append((f"u{k}{i}", code[label], text, json.dumps({code[label]: 3}), split))
+        for i in range(4):
+            start = "=" if i == 0 else ""  # a formula-like text: the CSV must keep it inert
+            text = f"{start}{WORDS[other][i % 3]}な部屋でした(票{i})"
+            lines.append((f"s{k}{i}", code[label], text, json.dumps({code[label]: 2, code[other]: 1}), "test"))
+    data = tmp_path / "pn.tsv"
+    data.write_text("".join("\t".join(line) + "\n" for line in lines), encoding="utf-8")
+    return run(RunConfig(task="jrte-pn", data=str(data), model="tfidf-lr", output_dir=str(tmp_path / "runs")))
+
+
+def test_the_tasks_vote_slices_show_where_errors_concentrate_and_every_error_goes_to_csv(tmp_path):
+    run_dir = _votes_run(tmp_path)
+    result = run_analyzers(build_plugin_set(), run_dir, ["errors"])["errors"]
+    votes = {s["value"]: s["accuracy"] for s in result["slices"]["test"] if s["feature"] == "annotator votes"}
+    assert votes["unanimous"]["value"] == 1.0 and votes["unanimous"]["n"] == 9
+    assert votes["split"]["value"] == 0.0 and votes["split"]["n"] == 12
+    assert result["csv"] == "analyses/errors.csv"
+    with (run_dir / "analyses" / "errors.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(split["n_errors"] for split in result["errors"].values()) >= 12
+    assert {r["annotator votes"] for r in rows if r["split"] == "test"} == {"split"}
+    formula = [r["text"] for r in rows if r["id"].startswith("s") and r["id"].endswith("0")]
+    assert len(formula) == 3 and all(t.startswith("'=") for t in formula)
