@@ -213,3 +213,14 @@ def test_a_plain_web_link_survives_in_the_page():
     """The control: a link that is only a web address is kept, escaped."""
     page = inert.rich_html(Text("docs", style=Style(link="https://example.org/a?b=1&c=2")), 80)
     assert '<a href="https://example.org/a?b=1&amp;c=2">docs</a>' in page
+
+
+def test_report_never_writes_through_a_symlinked_newest_run(finished_run, tmp_path, capsys):
+    elsewhere = received_run(finished_run, tmp_path, name="elsewhere")
+    runs = tmp_path / "runs"
+    own = received_run(finished_run, runs, name="20261201-000000-own")
+    (runs / "20991231-000000-link").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "metrics.json").touch()  # the link's target is the newest
+    status, _, err = command(capsys, "report", str(runs), "--format", "html")
+    assert status == 0, err
+    assert (own / "report.html").is_file() and not (elsewhere / "report.html").exists()
