@@ -98,10 +98,12 @@ def highlighted(text: str, words: Sequence[Sequence[float]], marked: Sequence[Se
     text's largest). Character ranges in `marked` are also boxed (the unit an analysis is about)."""
     strongest = max((abs(w[2]) for w in words), default=0.0) or 1.0
     shade: dict[int, tuple[int, int, float]] = {}
+    # Spans come from a run's JSON: clipped to the text, a huge one ([0, 10**12]) costs nothing.
     for start, end, share in words:
-        for i in range(int(start), int(end)):
-            shade[i] = (int(start), int(end), share)
-    boxed = {i for start, end in marked for i in range(start, end)}
+        start, end = max(0, int(start)), min(len(text), int(end))
+        for i in range(start, end):
+            shade[i] = (start, end, share)
+    boxed = {i for start, end in marked for i in range(max(0, int(start)), min(len(text), int(end)))}
     out, i = [], 0
     while i < len(text):
         if i in shade:

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework.cli import main
+from mikiwame.framework.html import highlighted
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.runner import collect_sections
@@ -224,3 +225,9 @@ def test_report_never_writes_through_a_symlinked_newest_run(finished_run, tmp_pa
     status, _, err = command(capsys, "report", str(runs), "--format", "html")
     assert status == 0, err
     assert (own / "report.html").is_file() and not (elsewhere / "report.html").exists()
+
+
+@pytest.mark.parametrize("span", [(0, 10**12), (-(10**12), 2), (3, 10**15)], ids=["huge-end", "negative", "beyond"])
+def test_a_huge_word_span_is_clipped_to_its_text(span):
+    page = highlighted("東京で試合", [[span[0], span[1], 0.5]], [span])
+    assert page.count("東") + page.count("合") == 2  # every character once, nothing allocated per span unit
