@@ -231,3 +231,19 @@ def test_report_never_writes_through_a_symlinked_newest_run(finished_run, tmp_pa
 def test_a_huge_word_span_is_clipped_to_its_text(span):
     page = highlighted("東京で試合", [[span[0], span[1], 0.5]], [span])
     assert page.count("東") + page.count("合") == 2  # every character once, nothing allocated per span unit
+
+
+MECAB_SETTINGS = {
+    "read-file": {"mecab_dic": "unidic_lite", "mecab_option": "-r /etc/passwd"},
+    "dictionary-dir": {"mecab_option": "-d /tmp"},
+    "unknown-dictionary": {"mecab_dic": "/tmp/dic"},
+    "not-a-dict": "-r /etc/passwd",
+}
+
+
+@pytest.mark.parametrize("mecab", MECAB_SETTINGS.values(), ids=MECAB_SETTINGS.keys())
+def test_received_mecab_options_are_refused_in_one_message(finished_run, tmp_path, capsys, mecab):
+    run = received_run(finished_run, tmp_path)
+    rewrite_json(run / "model" / "tokenizer_config.json", lambda t: {**t, "mecab_kwargs": mecab})
+    status, out, err = command(capsys, "predict", str(run), "試合", "--device", "cpu")
+    assert status == 2 and "tokenizer_config.json" in err and "MeCab options" in err and "root:" not in err
