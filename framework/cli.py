@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from accelerate import PartialState
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from . import inert
 from .config import MIXED_PRECISION
 from .errors import MikiwameError
 from .options import CommandLine
@@ -39,8 +38,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             name, "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(kinds.items())) or "hooks"
         )
     for failure in plugins.failures:
-        table.add_row(f"[red]{failure.name}[/]", f"[red]failed to load: {failure.error}[/]")
-    console = Console()
+        table.add_row(Text(failure.name, "red"), Text(f"failed to load: {failure.error}", "red"))
+    console = inert.console()
     console.print(table)
     console.print(f"Limit which plugins load with {PLUGINS_ENV}=name,name,...")
     return 0
@@ -63,17 +62,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     if args.format == "jsonl":
         for p in predictions:
-            print(json.dumps(dataclasses.asdict(p), ensure_ascii=False))
+            print(inert.json_text(dataclasses.asdict(p)))
         return 0
     base = f" (base: the hub model {predictor.base})" if is_hub_id(predictor.base) else ""
-    table = Table(title=Text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
+    table = Table(title=inert.text(f"predictions of {predictor.run_dir}{base}"), title_justify="left")
     table.add_column("text")
     table.add_column("label", style="bold")
     for label in predictor.labels:
-        table.add_column(Text(label), justify="right")
+        table.add_column(inert.text(label), justify="right")
     for p in predictions:
-        table.add_row(Text(p.text), Text(p.label), *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels))
-    Console().print(table)
+        table.add_row(
+            inert.text(p.text), inert.text(p.label), *(f"{p.probabilities[lab]:.3f}" for lab in predictor.labels)
+        )
+    inert.console().print(table)
     return 0
 
 

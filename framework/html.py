@@ -8,15 +8,12 @@ page refers to a file or the network: images are embedded as base64 PNG.
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from . import inert
 from .rundir import inside
 
 #: CSS class → what a cell or paragraph means; the reporter's stylesheet gives each a colour
@@ -30,7 +27,8 @@ class Html(str):
 
 
 def escape(value: Any) -> Html:
-    return value if isinstance(value, Html) else Html(html.escape(str(value), quote=True))
+    """Any value as page text: control characters visible, HTML escaped (`inert.escape_html`)."""
+    return value if isinstance(value, Html) else Html(inert.escape_html(value))
 
 
 def tag(name: str, content: Any = "", cls: str | None = None, **attributes: Any) -> Html:
@@ -100,10 +98,12 @@ def highlighted(text: str, words: Sequence[Sequence[float]], marked: Sequence[Se
     text's largest). Character ranges in `marked` are also boxed (the unit an analysis is about)."""
     strongest = max((abs(w[2]) for w in words), default=0.0) or 1.0
     shade: dict[int, tuple[int, int, float]] = {}
+    # Spans come from a run's JSON: clipped to the text, a huge one ([0, 10**12]) costs nothing.
     for start, end, share in words:
-        for i in range(int(start), int(end)):
-            shade[i] = (int(start), int(end), share)
-    boxed = {i for start, end in marked for i in range(start, end)}
+        start, end = max(0, int(start)), min(len(text), int(end))
+        for i in range(start, end):
+            shade[i] = (start, end, share)
+    boxed = {i for start, end in marked for i in range(max(0, int(start)), min(len(text), int(end)))}
     out, i = [], 0
     while i < len(text):
         if i in shade:
@@ -133,11 +133,9 @@ def searchable_table(table_id: str, headers: Sequence[Any], rows: list[Sequence[
 
 
 def rich_html(renderable: Any) -> Html:
-    """A rich renderable as HTML (rich's own export, inline styles): how a section without an `html` renderer,
-    an outside plugin's, still shows in the page."""
-    console = Console(record=True, width=RICH_WIDTH, file=io.StringIO(), color_system="truecolor")
-    console.print(renderable)
-    return Html(console.export_html(inline_styles=True, code_format='<pre class="rich">{code}</pre>'))
+    """A rich renderable as HTML with inline styles: how a section without an `html` renderer, an outside
+    plugin's, still shows in the page. Not rich's `export_html`, which leaves link targets unescaped."""
+    return Html(f'<pre class="rich">{inert.rich_html(renderable, RICH_WIDTH)}</pre>')
 
 
 def json_block(data: Any) -> Html:

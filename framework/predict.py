@@ -11,6 +11,7 @@ evaluated.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +24,34 @@ from .attribution import BatchAttributor
 from .batching import EncodedTexts
 from .config import RunConfig
 from .engine import length_grouped_loader, make_accelerator, predict_batches
-from .errors import ConfigError
+from .errors import ConfigError, RunDirectoryError
 from .models import quiet_transformers
 from .peft_method import read_method_file, resolve_base
 from .plugins import PluginSet
 from .precision import hold_frozen_linears_in
 from .rundir import require_finished
-from .tokenization import tokenize_truncated
+from .tokenization import MECAB_DICTIONARIES, tokenize_truncated
 
 CLASSIFIER_PREFIX = "classifier:"
+
+
+def refuse_unsafe_tokenizer_settings(model_dir: Path) -> None:
+    """A received run's tokenizer settings through an allow-list: MeCab gets only a known dictionary name, no
+    option string (`-r FILE` makes MeCab open and print any file, `-d DIR` load a dictionary from anywhere),
+    and no `auto_map` (remote code)."""
+    path = model_dir / "tokenizer_config.json"
+    settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    mecab = settings.get("mecab_kwargs") if isinstance(settings, dict) else None
+    unsafe = not isinstance(settings, dict) or "auto_map" in settings
+    if mecab is not None:
+        unsafe = unsafe or not isinstance(mecab, dict) or bool(set(mecab) - {"mecab_dic"})
+        unsafe = unsafe or mecab.get("mecab_dic", "unidic_lite") not in MECAB_DICTIONARIES
+    if unsafe:
+        raise RunDirectoryError(
+            "the tokenizer settings hold MeCab options, an unknown dictionary or remote code, which a run never saves",
+            where=str(path),
+            fix=f"use a run you made; a run's mecab_kwargs hold only mecab_dic: {', '.join(MECAB_DICTIONARIES)}",
+        )
 
 
 @dataclass
@@ -84,8 +104,9 @@ class RunPredictor:
         self.accelerator = accelerator or inference_accelerator(self.config, device, mixed_precision)
         base = self.base = resolve_base(run_dir, record["base"])
         method = plugins.peft_methods.get(self.method)
+        refuse_unsafe_tokenizer_settings(model_dir)
         with quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
             model = method.load(model_dir, base, self.labels).eval().requires_grad_(False)
         # Under autocast every Linear computes in the autocast dtype; stored in it, none is re-cast per call.
         hold_frozen_linears_in(model, self.accelerator.mixed_precision)

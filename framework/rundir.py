@@ -136,7 +136,8 @@ def require_finished(path: Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise RunDirectoryError(f"run directory {path} does not exist", fix="give a folder under runs/")
-    runs = [] if is_finished(path) else [p for p in path.iterdir() if p.is_dir() and is_finished(p)]
+    # A symlinked entry is not a run of this folder: followed, `report` would write report.html into its target.
+    runs = [] if is_finished(path) else [p for p in path.iterdir() if not p.is_symlink() and is_finished(p)]
     if runs:  # metrics.json is the last file a run writes before its directory gets its final name
         path = max(runs, key=lambda run: (run / COMPLETE_MARKER).stat().st_mtime_ns)
     if not is_finished(path):

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from transformers.utils import logging as transformers_logging
 
+from . import inert
 from .analysis import refuse_without_gradients, run_analyzers
 from .batching import EncodedTexts
 from .checkpoint import Identity, complete_checkpoint
@@ -160,7 +161,7 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
             if accelerator.is_main_process:
                 note = directory.abandon(err)
                 if note:
-                    print(note, file=sys.stderr)
+                    print(inert.visible(note), file=sys.stderr)
             raise
         finally:
             accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
@@ -320,7 +321,7 @@ def _resume_point(run_: Run) -> Path | None:
     if note:
         run_.notices.append(Notice("warning", note))
         if run_.is_main_process:
-            print(f"mikiwame: {note}", file=sys.stderr)
+            print(f"mikiwame: {inert.visible(note)}", file=sys.stderr)
     return resume
 
 
@@ -481,7 +482,7 @@ def user_errors_exit() -> Iterator[None]:
     try:
         yield
     except MikiwameError as err:
-        print(f"mikiwame: error: {err}", file=sys.stderr)
+        print(f"mikiwame: error: {inert.visible(err)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("mikiwame: interrupted", file=sys.stderr)

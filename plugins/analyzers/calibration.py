@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.metrics import bootstrap_estimate
@@ -164,7 +163,7 @@ def reliability_table(split: str, s: dict[str, Any]) -> Table:
     for column in RELIABILITY_COLUMNS:
         table.add_column(column, justify="right")
     for cells, gap in reliability_rows(s):
-        table.add_row(*cells, Text(f"{gap:+.3f}", style="red" if abs(gap) > 0.1 else ""))
+        table.add_row(*cells, inert.text(f"{gap:+.3f}", style="red" if abs(gap) > 0.1 else ""))
     return table
 
 
@@ -186,11 +185,11 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     if result is None:
         return []
     if not result["splits"]:
-        return [ReportSection(NAME, "Calibration", 90, result, lambda: Text(result["message"]))]
+        return [ReportSection(NAME, "Calibration", 90, result, lambda: inert.text(result["message"]))]
 
     def render() -> Group:
         tables = [reliability_table(split, s) for split, s in result["splits"].items()]
-        return Group(*tables, Text(f"reliability diagram and histogram: {results.directory / result['figure']}"))
+        return Group(*tables, inert.text(f"reliability diagram and histogram: {results.directory / result['figure']}"))
 
     return [ReportSection(NAME, "Calibration", 90, result, render, lambda: calibration_html(results, result))]
 

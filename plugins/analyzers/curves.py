@@ -13,9 +13,8 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.results import ReportSection, RunResults
@@ -193,7 +192,7 @@ def comparison_table(runs: list[dict[str, Any]]) -> Table:
         final = r["final"]
         acc = final["accuracy"] if final else None
         table.add_row(
-            Text(r["name"]),
+            inert.text(r["name"]),
             str(len(r["epochs"])),
             str(r["best_epoch"]),
             f"{r['diagnosis'].get('best_validation_loss', float('nan')):.4f}",
@@ -214,13 +213,13 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     def render() -> Group:
         first = result["runs"][0]
         style = "bold red" if first["diagnosis"]["overfitting"] else "green"
-        parts: list[Any] = [curves_table(result)] if first["epochs"] else [Text("no training epochs recorded")]
-        parts.append(Text(first["diagnosis"]["text"], style=style))
+        parts: list[Any] = [curves_table(result)] if first["epochs"] else [inert.text("no training epochs recorded")]
+        parts.append(inert.text(first["diagnosis"]["text"], style=style))
         if first["step_diagnosis"]:
-            parts.append(Text(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
+            parts.append(inert.text(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
         if len(result["runs"]) > 1:
             parts.append(comparison_table(result["runs"]))
-        parts.append(Text(f"plot: {results.directory / result['figure']}"))
+        parts.append(inert.text(f"plot: {results.directory / result['figure']}"))
         return Group(*parts)
 
     return [ReportSection(NAME, "Learning curves", 80, result, render, lambda: curves_html(results, result))]

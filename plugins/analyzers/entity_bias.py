@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import Span, located_words
@@ -324,7 +323,7 @@ def _rich_table(headers: tuple[str, ...], rows: list[list[str]], title: str, cap
     for column in headers:
         table.add_column(column, justify="left" if column in ("probe", "entity", "group", "pushes") else "right")
     for row in rows:
-        table.add_row(*map(Text, row))
+        table.add_row(*map(inert.text, row))
     return table
 
 
@@ -379,8 +378,8 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             parts.append(_rich_table(FLIPPED_COLUMNS, flipped, FLIPPED_TITLE))
         templates = result["templates"]["entities"][:5]
         if templates:
-            parts.append(Text(TEMPLATE_TITLE))
-            parts += [Text(f"  {r['entity']} → {r['induced']} (+{r['shift']:.2f})") for r in templates]
+            parts.append(inert.text(TEMPLATE_TITLE))
+            parts += [inert.text(f"  {r['entity']} → {r['induced']} (+{r['shift']:.2f})") for r in templates]
         return Group(*parts)
 
     return [ReportSection(NAME, "Entity bias (swap probes)", 76, result, render, lambda: entity_bias_html(result))]
@@ -445,7 +444,7 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         acc = row["accuracy"]
         swaps, baseline = row["swaps"], row["non_entity_baseline"]
         table.add_row(
-            Text(name),
+            inert.text(name),
             f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
             _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
             _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",

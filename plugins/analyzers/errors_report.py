@@ -8,9 +8,9 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
 from mikiwame.framework import html as h
+from mikiwame.framework import inert
 from mikiwame.framework.results import ReportSection
 from mikiwame.plugins.reporters.run_report import estimate
 
@@ -24,11 +24,11 @@ def _example_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...
         table.add_column(column, justify="left" if column in ("gold", "predicted") else "right")
     for r in rows:
         table.add_row(
-            Text(r["text"]),
-            Text(r["gold"]),
-            Text(r["predicted"], style="red"),
+            inert.text(r["text"]),
+            inert.text(r["gold"]),
+            inert.text(r["predicted"], style="red"),
             f"{r['confidence']:.3f}",
-            *(Text(str(r[c])) for c in extra),
+            *(inert.text(str(r[c])) for c in extra),
         )
     return table
 
@@ -65,7 +65,7 @@ def pairs_table(result: dict[str, Any]) -> Table:
         table.add_column(header, justify="right")
     table.add_column(headers[-1])
     for row in rows:
-        table.add_row(*map(Text, row))
+        table.add_row(*map(inert.text, row))
     return table
 
 
@@ -91,7 +91,7 @@ def slices_table(split: str, rows: list[dict[str, Any]]) -> Table:
     for column in SLICE_COLUMNS:
         table.add_column(column, justify="right" if column == "n" else "left")
     for row in slice_rows(rows):
-        table.add_row(*map(Text, row))
+        table.add_row(*map(inert.text, row))
     return table
 
 
@@ -165,7 +165,7 @@ def train_parts(result: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]],
 
 
 def train_renderable(result: dict[str, Any]) -> Group:
-    return Group(*(Text(p) if isinstance(p, str) else _example_table(*p) for p in train_parts(result)))
+    return Group(*(inert.text(p) if isinstance(p, str) else _example_table(*p) for p in train_parts(result)))
 
 
 def train_html(result: dict[str, Any]) -> str:

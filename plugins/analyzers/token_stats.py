@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import noun_spans, words
@@ -201,8 +200,8 @@ def top_table(result: dict[str, Any]) -> Table:
     for column in TOP_COLUMNS:
         table.add_column(column, justify="left" if column in ("label (prior)", "unit", "kind") else "right")
     for row, last, cells in top_rows(result):
-        unit = Text(row["unit"], style="bold" if row["significant"] else "dim")
-        table.add_row(Text(cells[0]), unit, *cells[1:], end_section=last)
+        unit = inert.text(row["unit"], style="bold" if row["significant"] else "dim")
+        table.add_row(inert.text(cells[0]), unit, *cells[1:], end_section=last)
     return table
 
 
@@ -224,11 +223,11 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     if result is None:
         return []
     if "message" in result:
-        return [ReportSection(NAME, "Word–label statistics", 70, result, lambda: Text(result["message"]))]
+        return [ReportSection(NAME, "Word–label statistics", 70, result, lambda: inert.text(result["message"]))]
 
     def render() -> Group:
-        parts: list[Any] = [top_table(result), Text(f"heat map: {results.directory / result['figure']}")]
-        parts += [Text(f"warning: {w}", style="yellow") for w in result["warnings"]]
+        parts: list[Any] = [top_table(result), inert.text(f"heat map: {results.directory / result['figure']}")]
+        parts += [inert.text(f"warning: {w}", style="yellow") for w in result["warnings"]]
         return Group(*parts)
 
     data = {k: v for k, v in result.items() if k != "significant_units"}

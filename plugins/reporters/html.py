@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.results import ReportSection, RunResults
 
@@ -135,7 +135,7 @@ class HtmlReporter:
     def render(self, results: RunResults, sections: list[ReportSection]) -> Path:
         path = results.directory / FILE_NAME
         write_atomically(path, page(results, sections))
-        print(path)
+        print(inert.visible(path))
         return path
 
 

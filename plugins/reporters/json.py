@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework.results import ReportSection, RunResults
 
 
@@ -15,8 +14,7 @@ class JsonReporter:
 
     def render(self, results: RunResults, sections: list[ReportSection]) -> None:
         document = {**results.to_dict(), "sections": {s.name: {"title": s.title, "data": s.data} for s in sections}}
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(inert.json_text(document, indent=2) + "\n")
 
 
 @hookimpl

@@ -7,9 +7,8 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.results import ReportSection, RunResults
 
@@ -52,9 +51,9 @@ def model_table(info: dict[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for label, value in model_rows(info):
-        table.add_row(label, Text(str(value)))
+        table.add_row(label, inert.text(str(value)))
     if info.get("fallback"):
-        table.add_row("fallback", Text(fallback_text(info), style="bold red"))
+        table.add_row("fallback", inert.text(fallback_text(info), style="bold red"))
     return table
 
 
@@ -96,7 +95,7 @@ def metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
     for header in headers[1:]:
         table.add_column(header, justify="right")
     for row in rows:
-        cells = [Text(c[0], style="green" if c[1] else "red") if isinstance(c, tuple) else c for c in row]
+        cells = [inert.text(c[0], style="green" if c[1] else "red") if isinstance(c, tuple) else c for c in row]
         table.add_row(*cells)
     return table
 
@@ -112,10 +111,12 @@ def confusion_table(metrics: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("gold \\ predicted", style="bold")
     for label in labels:
-        table.add_column(Text(label), justify="right")
+        table.add_column(inert.text(label), justify="right")
     for i, (label, row) in enumerate(zip(labels, matrix, strict=True)):
-        cells = [Text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)]
-        table.add_row(Text(label), *cells)
+        cells = [
+            inert.text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)
+        ]
+        table.add_row(inert.text(label), *cells)
     return table
 
 
@@ -143,13 +144,13 @@ def label_count_rows(checks: dict[str, Any]) -> tuple[list[str], list[list[str]]
 def data_checks_renderable(checks: dict[str, Any]) -> Group:
     """Label counts per split, then one line each for duplicates and truncation."""
     headers, rows = label_count_rows(checks)
-    table = Table(title=Text(f"Data: {checks.get('source', '')}"), title_justify="left")
+    table = Table(title=inert.text(f"Data: {checks.get('source', '')}"), title_justify="left")
     table.add_column(headers[0], style="bold")
     for s in headers[1:]:
         table.add_column(s, justify="right")
     for row in rows:
-        table.add_row(*map(Text, row), style="bold" if row is rows[-1] else None)
-    return Group(table, *(Text(note) for note in data_check_notes(checks)))
+        table.add_row(*map(inert.text, row), style="bold" if row is rows[-1] else None)
+    return Group(table, *(inert.text(note) for note in data_check_notes(checks)))
 
 
 def data_checks_html(checks: dict[str, Any]) -> str:
@@ -218,8 +219,8 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
             40,
             after["classification_report"],
             lambda: Group(
-                Text(f"classification_report, {split} split, after fine-tuning", style="bold"),
-                Text(after["classification_report_text"]),
+                inert.text(f"classification_report, {split} split, after fine-tuning", style="bold"),
+                inert.text(after["classification_report_text"]),
             ),
             lambda: h.join(
                 [

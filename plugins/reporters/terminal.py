@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.rule import Rule
 from rich.text import Text
 
-from mikiwame.framework import hookimpl
+from mikiwame.framework import hookimpl, inert
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.reporters.run_report import data_checks_renderable, metrics_table, model_table
 
@@ -24,7 +24,7 @@ class TerminalReporter:
     live = True
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console()
+        self.console = console or inert.console()
         self.progress: Progress | None = None
         self.task_id: Any = None
         self.in_run = False
@@ -37,9 +37,9 @@ class TerminalReporter:
         c = self.console
         for notice in run.notices:
             if notice.level == "banner":
-                c.print(Panel(Text(notice.text), style=NOTICE_STYLE["banner"], title="model"))
+                c.print(Panel(inert.text(notice.text), style=NOTICE_STYLE["banner"], title="model"))
             else:
-                c.print(Text.assemble((f"{notice.level}:", NOTICE_STYLE[notice.level]), " ", notice.text))
+                c.print(Text.assemble((f"{notice.level}:", NOTICE_STYLE[notice.level]), " ", inert.text(notice.text)))
         c.print(model_table(run.model_info))
         c.print(data_checks_renderable(run.data_checks))
 
@@ -91,17 +91,24 @@ class TerminalReporter:
         c.print(Rule(f"mikiwame report: {results.directory}"))
         m = results.metrics
         if m.get("stopped_early"):
+            kept = m["best_epoch"]
             c.print(
-                f"early stopping: validation loss stopped improving; restored the weights of epoch {m['best_epoch']}"
+                inert.text(f"early stopping: validation loss stopped improving; restored the weights of epoch {kept}")
             )
         elif m.get("best_epoch"):
-            c.print(f"best validation loss at epoch {m['best_epoch']} (those weights are kept)")
+            c.print(inert.text(f"best validation loss at epoch {m['best_epoch']} (those weights are kept)"))
         for section in sections:
             if self.in_run and section.name in SHOWN_LIVE:
                 continue
             if section.rich is not None:
                 c.print(section.rich())
-        c.print(f"run directory: [bold]{results.directory}[/]  (predictions.jsonl, metrics.json, plots/, model/)")
+        c.print(
+            Text.assemble(
+                "run directory: ",
+                inert.text(results.directory, "bold"),
+                "  (predictions.jsonl, metrics.json, plots/, model/)",
+            )
+        )
         self.in_run = False
 
 
