@@ -22,9 +22,18 @@ from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import Count, Nullable, Obj, read_json
 from mikiwame.framework.task import TaskData
 
 MAPPING_FILE = "label_mapping.json"
+MAPPING_RECORD = Obj(
+    {
+        "mapping": dict[str, str],
+        "neutral_label": str | None,
+        "neutral_threshold": float | None,
+        "tuning": Nullable(Obj({"n": Count, "macro_f1": float})),
+    }
+)
 
 
 def parse_label_map(value: str | None) -> dict[str, str]:
@@ -224,9 +233,9 @@ def mikiwame_options():
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection] | None:
     path = results.directory / "model" / MAPPING_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record = read_json(path, MAPPING_RECORD)
 
     def table() -> Table:
         t = Table(title="Label mapping", show_header=False, title_justify="left")
