@@ -28,19 +28,19 @@ EPOCH = Obj(
     {"epoch": Count, "train_loss": float}, {"step": Count, "validation_loss": float, "validation_accuracy": float}
 )
 METRICS = Obj(
-    {"labels": list[str], "after": dict[str, EVALUATION]},
+    {"labels": list[str], "after": dict[str, EVALUATION]},  # type: ignore[valid-type]  # a schema, not a type
     {
         "schema_version": int,
         "task": str,
         "model": Obj(optional={"name": str | None, "requested": str, "fallback": bool, "peft": str}),
-        "before": dict[str, EVALUATION],
-        "epochs": list[EPOCH],
+        "before": dict[str, EVALUATION],  # type: ignore[valid-type]
+        "epochs": list[EPOCH],  # type: ignore[valid-type]
         "steps": list[dict[str, Any]],
         "best_epoch": Nullable(Count),
         "stopped_early": bool,
         "optimizer_steps": Count,
         "num_processes": Annotated[int, Between(1)],
-        "notices": list[Obj({"level": str, "text": str})],
+        "notices": list[Obj({"level": str, "text": str})],  # type: ignore[misc]
     },
 )
 MODEL_INFO = Obj(
