@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, RunDirectoryError
 from .options import check_types, has_type, option, type_name
+from .runfiles import read_bytes, refuse_constant
+
+CONFIG_LIMIT = 1024 * 1024  # a config is a few KB; a larger file is not one
 
 DEFAULT_MODEL = "cl-tohoku/bert-base-japanese-v3"
 MIXED_PRECISION = ("no", "bf16", "fp16")
+# Ceilings far above any useful value and far below what exhausts memory before the first step: a typo such as
+# an extra zero is refused in one message, not met as an allocation failure or a hang.
+SIZE_LIMITS = {"max_length": 65_536, "batch_size": 65_536, "eval_batch_size": 65_536, "grad_accum": 65_536}
+SEED_LIMIT = 2**32  # numpy's generators take seeds in [0, 2**32)
 
 
 @dataclass
@@ -87,6 +94,30 @@ class RunConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name, limit in SIZE_LIMITS.items():
+            if getattr(self, name) > limit:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {getattr(self, name)} is more than {limit:,}",
+                    fix=f"give a value such as the default ({getattr(RunConfig(), name)})",
+                )
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}", fix="give a seed such as 42")
+        if self.patience < 0:
+            raise ConfigError(
+                f"--patience must be 0 (no early stopping) or more, got {self.patience}",
+                fix="give the number of evaluations without a new best validation loss to wait, e.g. 2",
+            )
+        if self.weight_decay < 0:
+            raise ConfigError(
+                f"--weight-decay must be 0 or more, got {self.weight_decay}",
+                fix="a negative decay pushes weights away from zero; use e.g. 0.01 or 0",
+            )
+        output = Path(self.output_dir)
+        if output.exists() and not output.is_dir():
+            raise ConfigError(
+                f"--output-dir {self.output_dir} is a file, not a folder",
+                fix="give a folder (it is created when missing), e.g. runs",
+            )
         for name in ("lr", "weight_decay", "warmup_ratio", "max_grad_norm", "dropout"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -128,6 +159,12 @@ class RunConfig:
         training. A key of a plugin's options found at the top level (where configs before plugins declared
         their options kept them, e.g. a model plugin's sizes) is moved into `options`."""
         values = _read_json_object(path)
+        if "resume" in values:
+            raise ConfigError(
+                f"{path}: the config holds 'resume', which a saved config never holds: a received config must not "
+                "point this machine at a checkpoint",
+                fix="delete the 'resume' key; to continue a run, give --resume CHECKPOINT on the command line",
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         option_types = option_types or {}
         moved = {k: values.pop(k) for k in list(values) if k not in known and k in option_types}
@@ -143,20 +180,33 @@ class RunConfig:
                 )
         values["options"] = {**moved, **values.get("options", {})}
         check_types(values["options"], option_types, f"{path}: options")
-        return cls(**values)
+        config = cls(**values)
+        try:
+            config.validate()
+        except ConfigError as err:
+            fix = err.fix or "give the value a run's config.json has"
+            raise ConfigError(err.what, where=str(path), fix=fix) from None
+        return config
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist", fix="give the config.json of a run directory")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory", fix="give the config.json inside it")
     try:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist", fix="give the config.json of a run directory") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory", fix="give the config.json inside it") from None
+        text = read_bytes(path, CONFIG_LIMIT).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text", fix="give the config.json of a run") from None
+    except RunDirectoryError as err:
+        raise ConfigError(err.what, where=err.where, fix="give the config.json of a run") from None
+    try:
+        values = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except (ValueError, RecursionError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})", fix="write numbers as numbers") from None
     if not isinstance(values, dict):
         raise ConfigError(
             f"{path}: a config is a JSON object of option names, not a {type(values).__name__}",

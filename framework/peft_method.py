@@ -12,8 +12,10 @@ import torch
 from .config import RunConfig
 from .errors import RunDirectoryError
 from .rundir import inside
+from .runfiles import Obj, read_json
 
 METHOD_FILE = "peft.json"
+METHOD_RECORD = Obj({"method": str, "labels": list[str]}, {"base": str | None})
 
 
 class PeftMethod(Protocol):
@@ -64,10 +66,9 @@ def is_hub_id(base: str | None) -> bool:
 
 
 def read_method_file(directory: Path) -> dict[str, Any]:
+    """model/peft.json: which method saved the model, on which base, for which labels (checked)."""
     path = directory / METHOD_FILE
-    if not path.is_file():
+    if not path.exists():
         raise RunDirectoryError(f"{directory} has no {METHOD_FILE}", fix="give the model/ folder of a finished run")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirectoryError(f"{path} is damaged: {err}", fix="re-run the training that wrote it") from None
+    record: dict[str, Any] = read_json(path, METHOD_RECORD)
+    return record

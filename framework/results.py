@@ -3,16 +3,77 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from .errors import RunDirectoryError
 from .rundir import require_finished
+from .runfiles import Between, Count, Nullable, Obj, read_json, read_jsonl
 
 SCHEMA_VERSION = 1
+
+# What the core's reporters and analyzers read from a finished run's files (runfiles.py says how a schema reads).
+ESTIMATE = Obj({"value": float, "low": float, "high": float}, {"method": str})
+EVALUATION = Obj(
+    {"n": Count, "accuracy": ESTIMATE, "macro_f1": ESTIMATE, "loss": ESTIMATE},
+    {
+        "labels": list[str],
+        "confusion_matrix": list[list[Count]],
+        "classification_report": dict[str, Any],
+        "classification_report_text": str,
+    },
+)
+EPOCH = Obj(
+    {"epoch": Count, "train_loss": float}, {"step": Count, "validation_loss": float, "validation_accuracy": float}
+)
+METRICS = Obj(
+    {"labels": list[str], "after": dict[str, EVALUATION]},  # type: ignore[valid-type]  # a schema, not a type
+    {
+        "schema_version": int,
+        "task": str,
+        "model": Obj(optional={"name": str | None, "requested": str, "fallback": bool, "peft": str}),
+        "before": dict[str, EVALUATION],  # type: ignore[valid-type]
+        "epochs": list[EPOCH],  # type: ignore[valid-type]
+        "steps": list[dict[str, Any]],
+        "best_epoch": Nullable(Count),
+        "stopped_early": bool,
+        "optimizer_steps": Count,
+        "num_processes": Annotated[int, Between(1)],
+        "notices": list[Obj({"level": str, "text": str})],  # type: ignore[misc]
+    },
+)
+MODEL_INFO = Obj(
+    optional={
+        "name": str,
+        "fallback": bool,
+        "fallback_reason": str,
+        "parameters_total": Nullable(Count),
+        "parameters_trainable": Nullable(Count),
+        "saved_bytes": Nullable(Count),
+        "notes": list[str],
+    }
+)
+DATA_CHECKS = Obj(
+    optional={
+        "source": str,
+        "labels": list[str],
+        "label_counts": dict[str, dict[str, Count]],
+        "duplicates": Obj(
+            {
+                "exact_within_split": Count,
+                "normalised_within_split": Count,
+                "exact_across_splits": Count,
+                "normalised_across_splits": Count,
+            }
+        ),
+        "truncation": Obj({"max_length": Count, "truncated": dict[str, Count], "longest_tokens": Count}),
+    }
+)
+ANALYSIS = Obj(optional={"schema_version": int, "analyzer": str})
+PREDICTION = Obj(
+    {"text": str, "gold": str, "predicted": str, "probabilities": dict[str, float], "split": str}, {"id": Any}
+)
 
 
 @dataclass
@@ -28,35 +89,23 @@ class RunResults:
     def load(cls, directory: Path) -> RunResults:
         directory = require_finished(directory)
 
-        def read(name: str) -> dict[str, Any]:
+        def read(name: str, schema: Any) -> dict[str, Any]:
             path = directory / name
-            return read_json_object(path) if path.is_file() else {}
+            return read_json(path, schema) if path.exists() or path.is_symlink() else {}
 
-        analyses = {p.stem: read_json_object(p) for p in sorted((directory / "analyses").glob("*.json"))}
+        analyses = {p.stem: read_json(p, ANALYSIS) for p in sorted((directory / "analyses").glob("*.json"))}
         return cls(
             directory,
-            read("config.json"),
-            read("metrics.json"),
-            read("model_info.json"),
-            read("data_checks.json"),
+            read("config.json", dict[str, Any]),
+            read("metrics.json", METRICS),
+            read("model_info.json", MODEL_INFO),
+            read("data_checks.json", DATA_CHECKS),
             analyses,
         )
 
     def predictions(self) -> list[dict[str, Any]]:
-        path = self.directory / "predictions.jsonl"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            raise _damaged(path, f"not UTF-8 ({err.reason})") from None
-        rows = []
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise _damaged(path, f"line {number} is not valid JSON ({err.msg})", f"{path}:{number}") from None
-        return rows
+        """predictions.jsonl, each row checked: a damaged one is one message naming file:line."""
+        return read_jsonl(self.directory / "predictions.jsonl", PREDICTION)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,25 +119,9 @@ class RunResults:
         }
 
 
-def _damaged(path: Path, what: str, where: str | None = None) -> RunDirectoryError:
-    return RunDirectoryError(
-        f"{path.name} of this run is damaged: {what}",
-        where=where or str(path),
-        fix="restore the file from the original run directory, or re-run the training",
-    )
-
-
 def read_json_object(path: Path) -> dict[str, Any]:
-    """A run's JSON file; a damaged one is one clear error naming the file and line."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise _damaged(path, f"not UTF-8 ({err.reason})") from None
-    except json.JSONDecodeError as err:
-        raise _damaged(path, f"not valid JSON ({err.msg})", f"{path}:{err.lineno}") from None
-    if not isinstance(value, dict):
-        raise _damaged(path, f"a JSON {type(value).__name__}, not an object")
-    return value
+    """A run's JSON object file (a model plugin's own record), read through the one validation layer."""
+    return read_json(path, dict[str, Any])
 
 
 @dataclass

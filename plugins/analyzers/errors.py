@@ -12,7 +12,6 @@ analyses/errors.csv, for a spreadsheet.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -25,6 +24,7 @@ from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.japanese import has_latin_acronym, words
 from mikiwame.framework.metrics import accuracy_estimate
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import Count, Obj, read_json
 from mikiwame.plugins.analyzers.errors_report import report_sections
 
 NAME = "errors"
@@ -37,6 +37,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NO_DYNAMICS = (
     "this run did not record per-epoch training predictions, so 'learned late' cannot be told; "
     "re-run the recipe with --track-train (it writes train_dynamics.json)"
+)
+DYNAMICS = Obj(
+    {
+        "ids": list[Any],
+        "epochs": list[Obj({"epoch": Count, "correct": list[bool], "gold_probability": list[float]})],
+    }
 )
 
 
@@ -191,7 +197,7 @@ def learning_dynamics(context: AnalysisContext, train_rows: list[dict[str, Any]]
     path = context.directory / "train_dynamics.json"
     if not path.is_file():
         return {"available": False, "message": NO_DYNAMICS}
-    dynamics = json.loads(path.read_text(encoding="utf-8"))
+    dynamics = read_json(path, DYNAMICS)
     by_id = {r["id"]: r for r in train_rows}
     if set(dynamics["ids"]) != set(by_id):
         return {"available": False, "message": "train_dynamics.json does not match this run's training split"}

@@ -23,10 +23,19 @@ from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.peft_method import read_method_file
 from mikiwame.framework.results import ReportSection, RunResults, read_json_object
+from mikiwame.framework.runfiles import Count, Nullable, Obj, read_json
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
 
 MAPPING_FILE = "label_mapping.json"
+MAPPING_RECORD = Obj(
+    {
+        "mapping": dict[str, str],
+        "neutral_label": str | None,
+        "neutral_threshold": float | None,
+        "tuning": Nullable(Obj({"n": Count, "macro_f1": float})),
+    }
+)
 
 
 def parse_label_map(value: str | None) -> dict[str, str]:
@@ -245,9 +254,9 @@ def mikiwame_options():
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection] | None:
     path = results.directory / "model" / MAPPING_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record = read_json(path, MAPPING_RECORD)
 
     def table() -> Table:
         t = Table(title="Label mapping", show_header=False, title_justify="left")

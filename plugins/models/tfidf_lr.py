@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -15,6 +15,7 @@ from safetensors.numpy import load_file, save_file
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
+from mikiwame.framework.runfiles import Between, Obj, read_json
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tiny import mecab_words
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # scikit-learn is imported where used: a second of start-up f
 NAME = "tfidf-lr"
 SAVED = "tfidf_lr.json"
 SAVED_ARRAYS = "tfidf_lr.safetensors"
+SAVED_RECORD = Obj({"format": str, "num_labels": Annotated[int, Between(1)], "vocabulary": list[str]})
 PICKLED = "tfidf_lr.joblib"
 FORMAT = "mikiwame-tfidf-lr-1"
 
@@ -98,7 +100,7 @@ class TfidfLogisticRegression:
     def load(cls, directory: Path) -> TfidfLogisticRegression:
         """The fitted pipeline rebuilt from `save`'s files, checked for consistent shapes."""
         try:
-            record = json.loads((directory / SAVED).read_text(encoding="utf-8"))
+            record = read_json(directory / SAVED, SAVED_RECORD)
             arrays = load_file(directory / SAVED_ARRAYS)
             vocabulary, idf, coef = record["vocabulary"], arrays["idf"], arrays["coef"]
             consistent = record["format"] == FORMAT and len(vocabulary) == len(idf) == coef.shape[1]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
+from mikiwame.framework.runfiles import Between, Obj, read_json
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tfidf_lr import MecabWords, word_tfidf
 from mikiwame.plugins.models.word_vectors import GINZA, word_vectors
@@ -32,6 +33,20 @@ if TYPE_CHECKING:  # scipy and scikit-learn are imported where used: a second of
 NAME = "vectors-lr"
 SAVED_JSON = "vectors_lr.json"
 SAVED_ARRAYS = "vectors_lr.safetensors"
+SAVED_RECORD = Obj(
+    {
+        "num_labels": Annotated[int, Between(1)],
+        "table": str,
+        "source": str,
+        "C": Annotated[float, Between(1e-12)],
+        "class_weight": str | None,
+        "seed": Annotated[int, Between(0, 2**32 - 1)],
+        "vocabulary": dict[str, Annotated[int, Between(0)]],
+        "words": list[str],
+        "missing": list[str],
+    },
+    {"format": str},
+)
 SAVE_FORMAT = 1
 CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 FOLDS = 5
@@ -172,7 +187,7 @@ class VectorsLogisticRegression:
         from safetensors.numpy import load_file
 
         try:
-            record = json.loads((directory / SAVED_JSON).read_text(encoding="utf-8"))
+            record = read_json(directory / SAVED_JSON, SAVED_RECORD)
             arrays = load_file(str(directory / SAVED_ARRAYS))
             model = cls(record["num_labels"], record["table"], record["class_weight"], record["seed"])
             model.tfidf = word_tfidf(record["vocabulary"])

@@ -80,6 +80,16 @@ class LoraOptions:
     def validate(self) -> None:
         if self.lora_r < 1:
             raise ConfigError(f"--lora-r must be at least 1, got {self.lora_r}")
+        if self.lora_alpha < 1:
+            raise ConfigError(
+                f"--lora-alpha must be at least 1, got {self.lora_alpha}",
+                fix="alpha / r scales the update; a negative alpha reverses it: use e.g. 16",
+            )
+        if not self.lora_targets:
+            raise ConfigError(
+                "--lora-targets names no module",
+                fix="give comma-separated module name patterns, e.g. --lora-targets query,value",
+            )
         if not math.isfinite(self.lora_dropout):
             raise ConfigError(f"--lora-dropout must be a finite number, got {self.lora_dropout}")
         check_probability("--lora-dropout", self.lora_dropout)

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 from mikiwame.framework.errors import PeftError
+from mikiwame.framework.runfiles import read_json
 
 TRAINED_WEIGHTS = "trained_weights.safetensors"
 TRAINED_CONFIG = "trained_part.json"
@@ -81,7 +82,8 @@ def save_trained_part(model: torch.nn.Module, directory: Path, record: dict[str,
 
 
 def read_trained_record(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / TRAINED_CONFIG).read_text(encoding="utf-8"))
+    record: dict[str, Any] = read_json(directory / TRAINED_CONFIG)
+    return record
 
 
 def load_trained_part(model: torch.nn.Module, directory: Path) -> torch.nn.Module:

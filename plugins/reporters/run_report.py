@@ -35,7 +35,7 @@ def model_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) rows of the model-information table, the fallback row excepted."""
     rows = [(label, str(info[key])) for label, key in MODEL_ROWS if info.get(key) is not None]
     total, trainable = info.get("parameters_total"), info.get("parameters_trainable")
-    if total:  # a classifier counts its parameters only once fitted
+    if total and trainable is not None:  # a classifier counts its parameters only once fitted
         rows.append(("parameters", f"{total:,} total, {trainable:,} trainable ({100 * trainable / total:.2f}%)"))
     if info.get("saved_bytes") is not None:
         rows.append(("saved method size", f"{info['saved_bytes'] / 1024:,.1f} KiB (model/, without tokenizer)"))
