@@ -26,8 +26,10 @@ from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
 from .config import RunConfig
 from .datachecks import check_data
+from .discussion import collect_findings, findings_section, localized_title, save_findings
 from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
+from .findings import default_lang
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model, quiet_transformers
 from .peft_method import write_method_file
@@ -166,7 +168,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
             accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
     if accelerator.is_main_process:
         results = RunResults.load(final)
-        sections = collect_sections(plugins, results)
+        save_findings(plugins, results)
+        sections = collect_sections(plugins, results, config.lang)
         for entry in plugins.reporters:
             if getattr(entry.item, "live", False):
                 entry.item.render(results, sections)
@@ -462,8 +465,13 @@ def _metrics(run_: Run, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def collect_sections(plugins: PluginSet, results: RunResults) -> list[Any]:
+def collect_sections(plugins: PluginSet, results: RunResults, lang: str | None = None) -> list[Any]:
+    """Every plugin's sections, titled in `lang` (default: the locale's), after the findings (考察) section."""
+    lang = lang or default_lang()
     sections = [s for group in plugins.hook.mikiwame_report_sections(results=results) if group for s in group]
+    for section in sections:
+        section.title = localized_title(section, lang)
+    sections.append(findings_section(collect_findings(plugins, results), lang))
     return sorted(sections, key=lambda s: s.order)
 
 

@@ -24,6 +24,7 @@ BUILT_IN = (
     "mikiwame.plugins.models.icl",
     "mikiwame.plugins.models.pipeline",
     "mikiwame.plugins.reporters.run_report",
+    "mikiwame.plugins.reporters.run_findings",
     "mikiwame.plugins.analyzers.errors",
     "mikiwame.plugins.analyzers.token_stats",
     "mikiwame.plugins.analyzers.curves",
