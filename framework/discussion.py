@@ -20,6 +20,8 @@ from .results import ReportSection, RunResults
 
 FILE_NAME = "findings.json"
 SECTION = "findings"
+#: The countermeasure command (issue 30) that decides whether a cue the model learned matters: retrain without it.
+COUNTERMEASURES = "mikiwame countermeasures {run_dir} --only NAME"
 
 #: Section titles in Japanese, by section name; a section not listed keeps its own title.
 TITLES_JA = {
@@ -67,7 +69,7 @@ def collect_findings(plugins: PluginSet, results: RunResults) -> list[Finding]:
     """Every plugin's findings through `pm.hook` (an outside plugin's are first-class), facts first; within a
     kind, in the order the plugins answered."""
     found: list[Finding] = []
-    for group in plugins.hook.mikiwame_findings(results=results):
+    for group in reversed(plugins.hook.mikiwame_findings(results=results)):  # pluggy answers last-registered first
         for item in group or []:
             if not isinstance(item, Finding):
                 raise PluginError(
