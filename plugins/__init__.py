@@ -35,4 +35,5 @@ BUILT_IN = (
     "mikiwame.plugins.reporters.terminal",
     "mikiwame.plugins.reporters.json",
     "mikiwame.plugins.reporters.html",
+    "mikiwame.plugins.reporters.markdown",
 )
