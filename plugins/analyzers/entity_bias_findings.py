@@ -117,9 +117,9 @@ def entity_findings(results: RunResults, result: dict[str, Any]) -> list[Finding
         finding = conclude(
             Claim(
                 f"「{entity}」（{r['group']}）を入れ替えると {f['n']} 件中 {f['k']} 件で予測が変わった"
-                f"（他の語の入れ替えでは {baseline:.3f}）。「{entity}」は予測を「{pushes}」へ押している。",
+                f"（他の語の入れ替えでは {baseline:.3f}）。モデルの予測はこの固有表現に左右される。",
                 f"Swapping 「{entity}」 ({r['group']}) flipped {f['k']} of {f['n']} predictions (other words: "
-                f"{baseline:.3f}); 「{entity}」 pushes predictions towards '{pushes}'.",
+                f"{baseline:.3f}): the model's predictions depend on 「{entity}」.",
                 f"「{entity}」は予測を「{pushes}」へ押している可能性がある"
                 f"（入れ替えで {f['n']} 件中 {f['k']} 件が変化、有意ではない）。",
                 f"「{entity}」 may push predictions towards '{pushes}' (swaps flipped {f['k']} of {f['n']}; not "

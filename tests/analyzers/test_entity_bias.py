@@ -180,4 +180,4 @@ def test_the_planted_entity_effect_is_a_fact(biased_run):
     assert_findings_rules(findings)
     facts = [f.claim["en"] for f in findings if f.kind == "fact"]
     assert any(f.startswith("Swapping entities flipped") for f in facts)
-    assert any(f"「{BIASED}」" in f and "'economy'" in f for f in facts)
+    assert any(f.startswith(f"Swapping 「{BIASED}」") for f in facts)
