@@ -17,6 +17,7 @@ from .errors import PluginError
 from .findings import SCHEMA_VERSION, Evidence, Finding
 from .plugins import PluginSet
 from .results import ReportSection, RunResults
+from .task import SPLITS
 
 FILE_NAME = "findings.json"
 SECTION = "findings"
@@ -29,7 +30,7 @@ TITLES_JA = {
     "model": "モデル情報",
     "data": "データの確認",
     "before_after": "ファインチューニング前後の比較",
-    "classification_report": "クラスごとの評価（classification_report）",
+    "classification_report": "クラスごとの評価",
     "confusion_matrix": "混同行列",
     "errors": "混同ペアごとの誤り",
     "error_slices": "スライスごとの正解率",
@@ -108,8 +109,8 @@ def localized_title(section: ReportSection, lang: str) -> str:
     """The section's title in `lang`; a split named in parentheses stays as the data names it."""
     if lang != "ja" or section.name not in TITLES_JA:
         return section.title
-    suffix = section.title[section.title.rfind("(") :] if section.title.endswith(")") else ""
-    return TITLES_JA[section.name] + (f"（{suffix[1:-1]}）" if suffix else "")
+    split = section.title[section.title.rfind("(") + 1 : -1] if section.title.endswith(")") else ""
+    return TITLES_JA[section.name] + (f"（{split}）" if split in SPLITS else "")
 
 
 def evidence_text(e: Evidence) -> str:

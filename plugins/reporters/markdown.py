@@ -26,7 +26,7 @@ HEADINGS = {
         "label": "ラベル",
         "gold": "正解 \\ 予測",
         "figure": "図",
-        "elsewhere": "表は HTML レポート（--format html）にある。",
+        "elsewhere": "表は HTML レポート（--format html）を参照。",
     },
     "en": {
         "report": "Report",
