@@ -64,10 +64,3 @@ def compare_paired(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) 
         low, high = float(ci.low), float(ci.high)
     only_a, only_b, p = mcnemar_exact(a[0] > 0, b[0] > 0)
     return PairedComparison(value, low, high, per_text.size, only_a, only_b, p)
-
-
-def adjust_p_values(p_values: list[float]) -> list[float]:
-    """Benjamini-Hochberg across the comparisons of one table."""
-    if not p_values:
-        return []
-    return [float(q) for q in stats.false_discovery_control(np.asarray(p_values))]
