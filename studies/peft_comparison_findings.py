@@ -29,8 +29,13 @@ def _evidence(metric: str, c: dict[str, Any]) -> list[Evidence]:
 def method_findings(result: dict[str, Any], row: dict[str, Any], more_seeds: str) -> list[Finding]:
     method, before, best = row["method"], row["vs_before"], row["vs_best"]
     rose = before["difference"] > 0
+
+    def judged(claim: Claim, evidence: list[Evidence]) -> Finding:
+        scope = f"test split of {result['task']}, {result['model']}"
+        return conclude(claim, evidence, [None, 0.0], scope=scope, source=SOURCE, decide_by=more_seeds, tags=("peft",))
+
     found = [
-        conclude(
+        judged(
             Claim(
                 f"{method} による学習で test の正解率は {before['difference']:+.3f} "
                 f"{'上がった' if rose else '下がった'}（同じ {before['n']} 文で対応のある比較）。",
@@ -41,17 +46,12 @@ def method_findings(result: dict[str, Any], row: dict[str, Any], more_seeds: str
                 "significant).",
             ),
             _evidence(f"{method} − before training", before),
-            [None, 0.0],
-            scope=f"test split of {result['task']}, {result['model']}",
-            source=SOURCE,
-            decide_by=more_seeds,
-            tags=("peft",),
         )
     ]
     if method != best["reference"]:
         reference = best["reference"]
         found.append(
-            conclude(
+            judged(
                 Claim(
                     f"{method} の正解率は最良の {reference} より {abs(best['difference']):.3f} 低い"
                     f"（同じ {best['n']} 文で対応のある比較）。",
@@ -63,11 +63,6 @@ def method_findings(result: dict[str, Any], row: dict[str, Any], more_seeds: str
                     f"{best['difference']:+.3f}; not significant).",
                 ),
                 _evidence(f"{method} − {reference}", best),
-                [None, 0.0],
-                scope=f"test split of {result['task']}, {result['model']}",
-                source=SOURCE,
-                decide_by=more_seeds,
-                tags=("peft",),
             )
         )
     return found

@@ -36,9 +36,24 @@ def _purity(row: dict[str, Any]) -> Evidence:
     )
 
 
-def flagged_finding(results: RunResults, row: dict[str, Any]) -> Finding:
+def deletion_finding(results: RunResults, row: dict[str, Any], claim: Claim, null: float) -> Finding:
+    """What deleting the unit measured, tested against `null` (no flip for a flagged unit; the rule's flip rate
+    for a pure unit the rule did not flag)."""
+    return conclude(
+        claim,
+        [_deletion(row), _purity(row)],
+        [null, None],
+        scope=f"held-out texts predicted as {row['label']} that contain 「{row['unit']}」",
+        source=SOURCE,
+        decide_by=f"mikiwame analyze {results.directory} shortcuts --shortcuts-max-texts 5000 on a larger test split "
+        "(more texts containing the unit)",
+        tags=("intervention", "shortcut"),
+    )
+
+
+def relies_claim(row: dict[str, Any]) -> Claim:
     unit, label, flips = row["unit"], row["label"], row["deletion_flip_rate"]
-    claim = Claim(
+    return Claim(
         f"「{unit}」を削除すると、「{label}」と予測された {flips['n']} 件のうち {flips['k']} 件で予測が変わった。"
         f"モデルはこの語に頼っている（学習データでこの語を含む文の {row['train_purity']:.0%} が「{label}」）。",
         f"Deleting 「{unit}」 flipped {flips['k']} of {flips['n']} predictions of '{label}': the model relies on it "
@@ -46,20 +61,14 @@ def flagged_finding(results: RunResults, row: dict[str, Any]) -> Finding:
         f"モデルは「{unit}」に頼っている可能性がある（削除で {flips['n']} 件中 {flips['k']} 件が変化）。",
         f"The model may rely on 「{unit}」 (deleting it flipped {flips['k']} of {flips['n']} predictions).",
     )
-    return conclude(
-        claim,
-        [_deletion(row), _purity(row)],
-        [0.0, None],
-        scope=f"held-out texts predicted as {label} that contain 「{unit}」",
-        source=SOURCE,
-        decide_by=f"mikiwame analyze {results.directory} shortcuts --shortcuts-max-texts 5000 (more texts)",
-        tags=("intervention", "shortcut"),
-    )
 
 
 def unconfirmed_finding(results: RunResults, row: dict[str, Any], min_flip_rate: float) -> Finding:
-    """A pure unit whose deletion did not meet the rule: 'not relied on' when the interval says so."""
+    """A pure unit whose deletion did not meet the rule: 'not relied on' when its interval lies below the rule's
+    flip rate, a possibility when it straddles it (one above it would have been flagged, unless folded)."""
     unit, label, flips = row["unit"], row["label"], row["deletion_flip_rate"]
+    if flips["rate"] >= min_flip_rate:
+        return deletion_finding(results, row, relies_claim(row), min_flip_rate)
     claim = Claim(
         f"「{unit}」は学習データでは「{label}」に偏るが、削除しても {flips['n']} 件中 {flips['k']} 件しか予測が"
         f"変わらず、モデルはこの語に頼っていない（変化率は {min_flip_rate:.0%} を下回る）。",
@@ -70,16 +79,7 @@ def unconfirmed_finding(results: RunResults, row: dict[str, Any], min_flip_rate:
         f"The model may rely on 「{unit}」: deleting it flipped {flips['k']} of {flips['n']} predictions, too few "
         f"texts to tell the rate from the {min_flip_rate:.0%} rule.",
     )
-    return conclude(
-        claim,
-        [_deletion(row), _purity(row)],
-        [min_flip_rate, None],
-        scope=f"held-out texts predicted as {label} that contain 「{unit}」",
-        source=SOURCE,
-        decide_by=f"mikiwame analyze {results.directory} shortcuts --shortcuts-max-texts 5000 on a larger test split "
-        "(more texts containing the unit)",
-        tags=("intervention", "shortcut"),
-    )
+    return deletion_finding(results, row, claim, min_flip_rate)
 
 
 def why_finding(results: RunResults, row: dict[str, Any]) -> Finding:
@@ -103,7 +103,7 @@ def shortcut_findings(results: RunResults, result: dict[str, Any]) -> list[Findi
     min_purity, min_flip = thresholds.get("min_purity", 0.8), thresholds.get("min_flip_rate", 0.5)
     found = []
     for row in result.get("flagged", []):
-        found += [flagged_finding(results, row), why_finding(results, row)]
+        found += [deletion_finding(results, row, relies_claim(row), 0.0), why_finding(results, row)]
     for row in result.get("candidates", []):
         unconfirmed = not row.get("flagged") and not row.get("folded_into") and row["train_purity"] >= min_purity
         if unconfirmed and row["deletion_flip_rate"]["n"]:
