@@ -193,6 +193,7 @@ class Fitted:
     after: dict[str, dict[str, Any]]
     predictions: dict[str, Predictions]
     progress: TrainingProgress
+    before_predictions: dict[str, Predictions] = field(default_factory=dict)  # what the paired before/after test reads
 
 
 class Engine:
@@ -297,7 +298,9 @@ class Engine:
         without intervals), the evaluation after, and the predictions of every split."""
         self.hooks.mikiwame_before_train(run=self.run)
         evaluated: list[str] = [s for s in ("validation", "test") if s in self.eval_loaders]
-        before = {s: self.evaluate(s, "before", None, summarize)[1] for s in evaluated}
+        before_predictions, before = {}, {}
+        for s in evaluated:
+            before_predictions[s], before[s] = self.evaluate(s, "before", None, summarize)
         progress = self.train(summarize_quickly, resume=resume)
         after: dict[str, dict[str, Any]] = {}
         predictions: dict[str, Predictions] = {}
@@ -306,7 +309,7 @@ class Engine:
                 predictions[split], after[split] = self.evaluate(split, "after", None, summarize)
             else:
                 predictions[split] = self.predict(split)
-        return Fitted(before, after, predictions, progress)
+        return Fitted(before, after, predictions, progress, before_predictions)
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:

@@ -226,6 +226,7 @@ class Outcome:
     before: dict[str, Any]
     after: dict[str, Any]
     predictions: dict[str, Predictions]
+    before_predictions: dict[str, Predictions] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
@@ -302,6 +303,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         before=fitted.before,
         after=fitted.after,
         predictions=fitted.predictions,
+        before_predictions=fitted.before_predictions,
         history=progress.history,
         steps=progress.step_history,
         train_dynamics=progress.train_dynamics,
@@ -407,7 +409,10 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
     config, data, directory = run_.config, run_.task_data, run_.directory
     with (directory.path / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         for split, p in outcome.predictions.items():
-            for example, gold, pred, probs in zip(data.split(split), p.gold, p.predicted, p.probabilities, strict=True):
+            before = outcome.before_predictions.get(split)
+            for i, (example, gold, pred, probs) in enumerate(
+                zip(data.split(split), p.gold, p.predicted, p.probabilities, strict=True)
+            ):
                 record = {
                     "id": example.id,
                     "text": example.text,
@@ -416,6 +421,8 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
                     "probabilities": {label: round(float(q), 6) for label, q in zip(data.labels, probs, strict=True)},
                     "split": split,
                 }
+                if before is not None:  # the paired before/after test (McNemar) of the findings reads it
+                    record["predicted_before"] = data.labels[before.predicted[i]]
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     plots_dir = directory.path / "plots"
     plots_dir.mkdir(exist_ok=True)
