@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mikiwame.framework import hookimpl
 from mikiwame.framework.discussion import rerun_command
 from mikiwame.framework.findings import Claim, Evidence, Finding, adjust_p_values, conclude, possibility
-from mikiwame.framework.metrics import wilson_interval
+from mikiwame.framework.metrics import mcnemar_exact, wilson_interval
 from mikiwame.framework.results import RunResults
 
 SOURCE = "run"
@@ -50,28 +52,43 @@ def accuracy_findings(results: RunResults, split: str, after: dict[str, Any]) ->
     ]
 
 
+def paired_change(results: RunResults, split: str, delta: float) -> Evidence | None:
+    """McNemar's exact test on the per-text predictions before and after (predictions.jsonl), when the run
+    saved them; None for a run recorded before they were."""
+    rows = [r for r in results.predictions() if r["split"] == split and "predicted_before" in r]
+    if not rows:
+        return None
+    only_after, only_before, p = mcnemar_exact(
+        np.asarray([r["predicted"] == r["gold"] for r in rows]),
+        np.asarray([r["predicted_before"] == r["gold"] for r in rows]),
+    )
+    test = f"McNemar exact ({only_after} texts right only after, {only_before} only before)"
+    return Evidence("accuracy change", delta, len(rows), None, test, p)
+
+
 def change_findings(results: RunResults, split: str, before: dict[str, Any], after: dict[str, Any]) -> list[Finding]:
     """Before against after fine-tuning on the same texts. Only each accuracy's interval is saved, not the
-    per-text predictions before training, so the change counts only where the two Wilson intervals do not
-    overlap (unpaired, conservative: a paired McNemar test would find more)."""
+    per-text predictions (predictions.jsonl's predicted_before), McNemar's paired test decides; a run saved
+    without them falls back to the two Wilson intervals not overlapping (unpaired, conservative)."""
     b, a = before["accuracy"], after["accuracy"]
     delta = a["value"] - b["value"]
     change = (a["low"] - b["high"], a["high"] - b["low"])
     rose = "上がった" if delta > 0 else "下がった"
     claim = Claim(
         f"ファインチューニングで {split} の正解率は {b['value']:.3f} から {a['value']:.3f} に{rose}"
-        f"（{delta:+.3f}、n={after['n']}、二つの 95% 区間は重ならない）。",
+        f"（{delta:+.3f}、n={after['n']}）。",
         f"Fine-tuning {'raised' if delta > 0 else 'lowered'} {split} accuracy from {b['value']:.3f} to "
-        f"{a['value']:.3f} ({delta:+.3f}, n={after['n']}; the two 95% intervals do not overlap).",
+        f"{a['value']:.3f} ({delta:+.3f}, n={after['n']}).",
         f"ファインチューニングで {split} の正解率は {b['value']:.3f} から {a['value']:.3f} に変わったが、"
-        f"二つの区間が重なっており、この差は偶然の可能性がある。",
-        f"Fine-tuning may have changed {split} accuracy ({b['value']:.3f} → {a['value']:.3f}), but the two "
-        f"intervals overlap: the difference may be chance.",
+        "この差は偶然の可能性がある。",
+        f"Fine-tuning may have changed {split} accuracy ({b['value']:.3f} → {a['value']:.3f}), but the "
+        "difference may be chance.",
     )
     evidence = [
         Evidence("accuracy before", b["value"], before["n"], _interval(b), "Wilson 95%"),
         Evidence("accuracy after", a["value"], after["n"], _interval(a), "Wilson 95%"),
-        Evidence("accuracy change", delta, after["n"], change, "non-overlap of the two Wilson intervals"),
+        paired_change(results, split, delta)
+        or Evidence("accuracy change", delta, after["n"], change, "non-overlap of the two Wilson intervals"),
     ]
     return [
         conclude(
