@@ -15,7 +15,9 @@ from rich.text import Text
 
 from . import inert
 from .config import MIXED_PRECISION
+from .discussion import save_findings
 from .errors import MikiwameError
+from .findings import LANGUAGES, default_lang
 from .options import CommandLine
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
@@ -82,7 +84,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     plugins = build_plugin_set()
     reporter = plugins.reporters.get(args.format, option="--format")
     results = RunResults.load(Path(args.run_dir))
-    reporter.render(results, collect_sections(plugins, results))
+    reporter.render(results, collect_sections(plugins, results, args.lang))
     return 0
 
 
@@ -99,7 +101,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not PartialState().is_main_process:
         return 0
     results = RunResults.load(run_dir)
-    plugins.reporters.get("terminal").render(results, collect_sections(plugins, results))
+    save_findings(plugins, results)
+    plugins.reporters.get("terminal").render(results, collect_sections(plugins, results, args.lang))
     return 0
 
 
@@ -109,6 +112,15 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mixed-precision", choices=MIXED_PRECISION, default=None, help="instead of the precision the run used"
+    )
+
+
+def add_lang_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=default_lang(),
+        help="language of the findings (考察) and section titles (default: from the locale)",
     )
 
 
@@ -131,6 +143,7 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     analyze.add_argument("run_dir")
     analyze.add_argument("analyzers", help="comma-separated analyzer names (see `mikiwame plugins`)")
     add_inference_arguments(analyze)
+    add_lang_argument(analyze)
     command_line = CommandLine(analyze)
     if plugins is not None:
         plugins.add_options(command_line)
@@ -138,8 +151,11 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument(
-        "--format", default="terminal", help="a reporter name: terminal, json, html (writes RUN_DIR/report.html), ..."
+        "--format",
+        default="terminal",
+        help="a reporter name: terminal, json, html (writes RUN_DIR/report.html), markdown (RUN_DIR/report.md), ...",
     )
+    add_lang_argument(report)
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, RunDirectoryError
+from .findings import LANGUAGES, default_lang
 from .options import check_types, has_type, option, type_name
 from .runfiles import read_bytes, refuse_constant
 
@@ -80,6 +81,9 @@ class RunConfig:
     # output
     output_dir: str = option("runs", "where run directories are written", group="output")
     analyze: list[str] = option([], "comma-separated analyzer names", group="output")
+    lang: str = option(
+        default_lang(), "language of the findings (考察) and section titles", choices=LANGUAGES, group="output"
+    )
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -27,6 +27,7 @@ from .classifier import TextClassifier
 from .config import RunConfig
 from .dropout import use_fast_dropout
 from .errors import ConfigError, RunDirectoryError, TrainingDiverged
+from .metrics import mean_estimate
 from .precision import hold_frozen_linears_in
 from .task import SPLITS, TaskData
 
@@ -119,6 +120,7 @@ class TrainingProgress:
     step_history: list[dict[str, Any]] = field(default_factory=list)
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
+    best_losses: list[float] | None = None  # per validation text at the best epoch: the paired rise after it
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the best weights (saved as tensors); an infinite best loss (none yet) as null."""
@@ -191,6 +193,7 @@ class Fitted:
     after: dict[str, dict[str, Any]]
     predictions: dict[str, Predictions]
     progress: TrainingProgress
+    before_predictions: dict[str, Predictions] = field(default_factory=dict)  # what the paired before/after test reads
 
 
 class Engine:
@@ -295,7 +298,9 @@ class Engine:
         without intervals), the evaluation after, and the predictions of every split."""
         self.hooks.mikiwame_before_train(run=self.run)
         evaluated: list[str] = [s for s in ("validation", "test") if s in self.eval_loaders]
-        before = {s: self.evaluate(s, "before", None, summarize)[1] for s in evaluated}
+        before_predictions, before = {}, {}
+        for s in evaluated:
+            before_predictions[s], before[s] = self.evaluate(s, "before", None, summarize)
         progress = self.train(summarize_quickly, resume=resume)
         after: dict[str, dict[str, Any]] = {}
         predictions: dict[str, Predictions] = {}
@@ -304,7 +309,7 @@ class Engine:
                 predictions[split], after[split] = self.evaluate(split, "after", None, summarize)
             else:
                 predictions[split] = self.predict(split)
-        return Fitted(before, after, predictions, progress)
+        return Fitted(before, after, predictions, progress, before_predictions)
 
     # ---------------------------------------------------------------- evaluation
     def predict(self, split: str) -> Predictions:
@@ -412,8 +417,12 @@ class Engine:
             if val_loss < progress.best_loss:
                 progress.best_loss, progress.best_epoch, progress.bad_evals = val_loss, epoch + 1, 0
                 progress.best_state = trainable_state(acc.unwrap_model(self.model))
+                progress.best_losses = predictions.losses.tolist()
             else:
                 progress.bad_evals += 1
+                if progress.best_losses is not None:  # paired over the same texts: what over-fitting is judged by
+                    rise = predictions.losses - np.asarray(progress.best_losses)
+                    record["validation_loss_rise"] = mean_estimate(rise, cfg.seed).to_dict()
         progress.history.append(record)
         if cfg.track_train:
             train = self.predict("train")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # for the checker only: these modules import each other, and 
     from .analysis import Analyzer
     from .config import RunConfig
     from .engine import Evaluation, StepEnd
+    from .findings import Finding
     from .models import ModelSource
     from .peft_method import PeftMethod
     from .results import Reporter, ReportSection, RunResults
@@ -111,3 +112,12 @@ def mikiwame_after_train(run: Run) -> None:
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection] | None:
     """Called when a report is rendered, live or by `mikiwame report RUN_DIR`, with the saved `RunResults`.
     Return a list of `ReportSection`s (or None); reporters render them in `order`."""
+
+
+@hookspec
+def mikiwame_findings(results: RunResults) -> list[Finding] | None:
+    """Called when a run's findings (考察) are gathered: at the end of every run, by `mikiwame analyze` and by
+    `mikiwame report`, with the saved `RunResults`. Return the `Finding`s this plugin draws from them, built with
+    `framework.findings.conclude` (or `fact` / `possibility`), or None. Derive them from the saved figures only
+    (`results.analyses`, `results.metrics`): a report re-derives them without recomputing. They are written to
+    RUN_DIR/findings.json and shown first in every report, facts apart from possibilities (docs/findings.md)."""

@@ -34,6 +34,17 @@ def wilson_interval(hits: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
+    """Exact McNemar: under H0 a discordant text is equally likely to favour either classifier."""
+    from scipy import stats
+
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return only_a, only_b, 1.0
+    return only_a, only_b, float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
 def accuracy_estimate(gold: Sequence[int], predicted: Sequence[int]) -> Estimate:
     hits = int(np.sum(np.asarray(gold) == np.asarray(predicted)))
     n = len(gold)

@@ -27,8 +27,10 @@ from .checkpoint import Identity, complete_checkpoint
 from .classifier import TextClassifier
 from .config import RunConfig
 from .datachecks import check_data
+from .discussion import collect_findings, findings_section, localized_title, save_findings
 from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
+from .findings import default_lang
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model, quiet_transformers
 from .peft_method import write_method_file
@@ -167,7 +169,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
             accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
     if accelerator.is_main_process:
         results = RunResults.load(final)
-        sections = collect_sections(plugins, results)
+        save_findings(plugins, results)
+        sections = collect_sections(plugins, results, config.lang)
         for entry in plugins.reporters:
             if getattr(entry.item, "live", False):
                 entry.item.render(results, sections)
@@ -227,6 +230,7 @@ class Outcome:
     before: dict[str, Any]
     after: dict[str, Any]
     predictions: dict[str, Predictions]
+    before_predictions: dict[str, Predictions] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
@@ -303,6 +307,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         before=fitted.before,
         after=fitted.after,
         predictions=fitted.predictions,
+        before_predictions=fitted.before_predictions,
         history=progress.history,
         steps=progress.step_history,
         train_dynamics=progress.train_dynamics,
@@ -408,7 +413,10 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
     config, data, directory = run_.config, run_.task_data, run_.directory
     with (directory.path / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         for split, p in outcome.predictions.items():
-            for example, gold, pred, probs in zip(data.split(split), p.gold, p.predicted, p.probabilities, strict=True):
+            before = outcome.before_predictions.get(split)
+            for i, (example, gold, pred, probs) in enumerate(
+                zip(data.split(split), p.gold, p.predicted, p.probabilities, strict=True)
+            ):
                 record = {
                     "id": example.id,
                     "text": example.text,
@@ -418,6 +426,8 @@ def _write_outputs(run_: Run, outcome: Outcome) -> None:
                     "split": split,
                     **({"slices": dict(example.slices)} if example.slices else {}),
                 }
+                if before is not None:  # the paired before/after test (McNemar) of the findings reads it
+                    record["predicted_before"] = data.labels[before.predicted[i]]
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     plots_dir = directory.path / "plots"
     plots_dir.mkdir(exist_ok=True)
@@ -470,8 +480,13 @@ def _metrics(run_: Run, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def collect_sections(plugins: PluginSet, results: RunResults) -> list[Any]:
+def collect_sections(plugins: PluginSet, results: RunResults, lang: str | None = None) -> list[Any]:
+    """Every plugin's sections, titled in `lang` (default: the locale's), after the findings (考察) section."""
+    lang = lang or default_lang()
     sections = [s for group in plugins.hook.mikiwame_report_sections(results=results) if group for s in group]
+    for section in sections:
+        section.title = localized_title(section, lang)
+    sections.append(findings_section(collect_findings(plugins, results), lang))
     return sorted(sections, key=lambda s: s.order)
 
 

@@ -25,6 +25,7 @@ BUILT_IN = (
     "mikiwame.plugins.models.icl",
     "mikiwame.plugins.models.pipeline",
     "mikiwame.plugins.reporters.run_report",
+    "mikiwame.plugins.reporters.run_findings",
     "mikiwame.plugins.analyzers.errors",
     "mikiwame.plugins.analyzers.token_stats",
     "mikiwame.plugins.analyzers.curves",
@@ -35,4 +36,5 @@ BUILT_IN = (
     "mikiwame.plugins.reporters.terminal",
     "mikiwame.plugins.reporters.json",
     "mikiwame.plugins.reporters.html",
+    "mikiwame.plugins.reporters.markdown",
 )

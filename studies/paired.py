@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mikiwame.framework.metrics import mcnemar_exact
+
 CONFIDENCE = 0.95
 
 
@@ -30,15 +32,6 @@ class PairedComparison:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
-    """Exact McNemar: under H0 a discordant text is equally likely to favour either classifier."""
-    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if only_a + only_b == 0:
-        return only_a, only_b, 1.0
-    return only_a, only_b, float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
 def compare_paired(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -> PairedComparison:
@@ -64,10 +57,3 @@ def compare_paired(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) 
         low, high = float(ci.low), float(ci.high)
     only_a, only_b, p = mcnemar_exact(a[0] > 0, b[0] > 0)
     return PairedComparison(value, low, high, per_text.size, only_a, only_b, p)
-
-
-def adjust_p_values(p_values: list[float]) -> list[float]:
-    """Benjamini-Hochberg across the comparisons of one table."""
-    if not p_values:
-        return []
-    return [float(q) for q in stats.false_discovery_control(np.asarray(p_values))]

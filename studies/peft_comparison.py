@@ -25,11 +25,12 @@ import torch
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.findings import adjust_p_values
 from mikiwame.framework.models import load_model
 from mikiwame.framework.plugins import PluginSet, build_plugin_set
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
-from mikiwame.studies.paired import adjust_p_values, compare_paired
+from mikiwame.studies.paired import compare_paired
 
 SCHEMA_VERSION = 1
 SELECTION_METRIC = "macro_f1"

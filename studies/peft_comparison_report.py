@@ -16,6 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from mikiwame.framework.discussion import findings_renderable, write_findings  # noqa: E402
+from mikiwame.framework.findings import default_lang  # noqa: E402
+from mikiwame.studies.peft_comparison_findings import comparison_findings  # noqa: E402
+
 CSV_COLUMNS = (
     "method",
     "family",
@@ -107,7 +111,8 @@ def _csv_value(row: dict[str, Any], column: str) -> Any:
 
 
 def write_files(result: dict[str, Any], directory: Path) -> list[Path]:
-    """comparison.json (everything, per run), comparison.csv (one row per method), comparison.png."""
+    """comparison.json (everything, per run), comparison.csv (one row per method), comparison.png and
+    findings.json (the comparison's findings, 考察)."""
     json_path, csv_path, png_path = (directory / f"comparison.{ext}" for ext in ("json", "csv", "png"))
     json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
@@ -119,7 +124,7 @@ def write_files(result: dict[str, Any], directory: Path) -> list[Path]:
                 [_csv_value(row, c) for c in CSV_COLUMNS] + [row[c]["std"] for c in stds] + [len(result["seeds"])]
             )
     save_chart(result, png_path)
-    return [json_path, csv_path, png_path]
+    return [json_path, csv_path, png_path, write_findings(directory, comparison_findings(result))]
 
 
 def save_chart(result: dict[str, Any], path: Path) -> None:
@@ -153,6 +158,9 @@ def console() -> Console:
 
 
 def render(result: dict[str, Any], files: list[Path], out: Console) -> None:
+    """The findings (考察) first, in the comparison's `--lang`, then the table."""
+    lang = result.get("config", {}).get("lang") or default_lang()
+    out.print(findings_renderable(comparison_findings(result), lang))
     out.print(comparison_table(result))
     for path in files:
         out.print(f"wrote {path}")

@@ -22,6 +22,7 @@ from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, l
 from mikiwame.plugins.models.tiny import SPECIAL_TOKENS, japanese_tokenizer
 
 from . import tiny_lms
+from .analyzers.conftest import assert_findings_rules, saved_findings
 from .conftest import one_torch_thread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,3 +151,6 @@ def test_cloze_run_compares_every_template_raw_and_calibrated(planted_mlm, tmp_p
     assert planted[0]["accuracy"]["value"] == 1.0 and planted[0]["accuracy"]["n"] == held_out_test
     setup = json.loads((run_dir / "model" / "cloze.json").read_text())
     assert set(setup["content_free_probabilities"]) == {"planted", "unrelated"}
+    findings = saved_findings(run_dir)  # a prompting run's findings (考察) keep the two rules too
+    assert_findings_rules(findings)
+    assert any(f.kind == "fact" and f.source == "run" and "above" in f.claim["en"] for f in findings)

@@ -18,6 +18,8 @@ from mikiwame.studies import peft_comparison_report as report
 from mikiwame.studies.paired import compare_paired, mcnemar_exact
 from mikiwame.studies.peft_comparison import learning_rates, parse_grid
 
+from .analyzers.conftest import assert_findings_rules, saved_findings
+
 
 def test_grid_multiplies_defaults_and_lets_families_and_methods_override():
     methods = build_plugin_set().peft_methods
@@ -85,7 +87,7 @@ def test_report_renders_table_csv_and_chart_from_json(tmp_path):
         "methods": [_row("full", 0.9), _row("bitfit", 0.8)],
     }
     files = report.write_files(result, tmp_path)
-    assert [p.name for p in files] == ["comparison.json", "comparison.csv", "comparison.png"]
+    assert [p.name for p in files] == ["comparison.json", "comparison.csv", "comparison.png", "findings.json"]
     assert json.loads(files[0].read_text(encoding="utf-8")) == result
     rows = list(csv.DictReader(files[1].open(encoding="utf-8")))
     assert [r["method"] for r in rows] == ["full", "bitfit"] and rows[1]["test_accuracy"] == "0.8"
@@ -94,6 +96,14 @@ def test_report_renders_table_csv_and_chart_from_json(tmp_path):
     report.render(result, files, console)
     text = console.export_text()
     assert "0.800 ± 0.010" in text and "+0.100 [+0.050, +0.150] p=0.5" in text and "2.0 KiB" in text
+    # findings (考察): vs before, q=0.02 → a fact; bitfit vs the best, q=0.5 → a possibility decided by more seeds
+    findings = json.loads(files[3].read_text(encoding="utf-8"))["findings"]
+    facts = [f["claim"]["en"] for f in findings if f["kind"] == "fact"]
+    possible = [f["claim"]["en"] for f in findings if f["kind"] == "possibility"]
+    assert sorted(c.split(" ")[2] for c in facts) == ["bitfit", "full"] and all(c.startswith("Training") for c in facts)
+    assert [c.split(" ")[0] for c in possible] == ["bitfit"]
+    assert all("--seeds 5" in f["decide_by"] for f in findings if f["kind"] == "possibility")
+    assert text.index("Facts") < text.index("0.800 ± 0.010")
 
 
 def _recipe():
@@ -122,6 +132,7 @@ def test_recipe_compares_methods_each_in_its_own_process(tmp_path):
     assert len(head["runs"][0]["before_test_correct"]) == result["test_n"] == 96
     assert head["vs_best"]["reference"] in ("head-only", "bitfit")
     assert (directory / "comparison.png").is_file() and (directory / "comparison.csv").is_file()
+    assert_findings_rules(saved_findings(directory))  # findings (考察): the comparison's, with the paired tests
 
 
 def test_recipe_refuses_an_unknown_method(tmp_path, capsys):

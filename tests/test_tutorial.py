@@ -59,6 +59,8 @@ def test_the_tutorial_covers_the_course_assignments():
         "compare_peft.py",
         "--grad-accum",
         "--format html",
+        "--format markdown",
+        "--lang ja",
         "--patience",
     ):
         assert piece in joined, f"docs/tutorial.md runs no command with {piece}"

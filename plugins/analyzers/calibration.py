@@ -18,8 +18,10 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.metrics import bootstrap_estimate
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.plugins.analyzers.calibration_findings import calibration_findings
 
 NAME = "calibration"
 BINS = 10
@@ -197,3 +199,9 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(CalibrationAnalyzer())
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else calibration_findings(results, result)

@@ -17,7 +17,9 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.plugins.analyzers.curves_findings import curves_findings
 
 NAME = "curves"
 CONSECUTIVE = 2
@@ -239,3 +241,9 @@ def mikiwame_add_arguments(parser):
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(CurvesAnalyzer())
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else curves_findings(results, result)

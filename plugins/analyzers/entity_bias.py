@@ -29,10 +29,12 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.plugins.analyzers.entity_bias_findings import entity_bias_findings
 from mikiwame.plugins.analyzers.occlusion import mean_interval, wilson
 from mikiwame.plugins.analyzers.shortcuts_report import _interval
 from mikiwame.plugins.tasks.entities import (
@@ -451,3 +453,9 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
             _interval(baseline["flip_rate"]) if baseline else "–",
         )
     return table
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else entity_bias_findings(results, result)

@@ -21,10 +21,12 @@ import numpy as np
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import has_latin_acronym, words
 from mikiwame.framework.metrics import accuracy_estimate
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.runfiles import Count, Obj, read_json
+from mikiwame.plugins.analyzers.errors_findings import errors_findings
 from mikiwame.plugins.analyzers.errors_report import report_sections
 
 NAME = "errors"
@@ -283,3 +285,9 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(ErrorAnalyzer())
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else errors_findings(results, result)

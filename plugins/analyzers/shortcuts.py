@@ -30,6 +30,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words, unit_spans
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
@@ -47,6 +48,7 @@ from mikiwame.plugins.analyzers.occlusion import (
     relied_on,
 )
 from mikiwame.plugins.analyzers.shortcut_units import TextUnits
+from mikiwame.plugins.analyzers.shortcuts_findings import shortcut_findings
 from mikiwame.plugins.analyzers.shortcuts_report import shortcuts_html, shortcuts_renderable
 
 NAME = "shortcuts"
@@ -471,3 +473,9 @@ def mikiwame_options():
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(ShortcutsAnalyzer())
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else shortcut_findings(results, result)

@@ -22,9 +22,11 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import noun_spans, words
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.plugins.analyzers.token_stats_findings import token_stats_findings
 
 NAME = "token-stats"
 ALPHA = 0.05
@@ -247,3 +249,9 @@ def mikiwame_options():
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(TokenStatsAnalyzer())
+
+
+@hookimpl
+def mikiwame_findings(results: RunResults) -> list[Finding]:
+    result = results.analyses.get(NAME)
+    return [] if result is None else token_stats_findings(results, result)

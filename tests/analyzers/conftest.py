@@ -4,6 +4,7 @@ in 90% of one label's training texts (the effect token-stats must find)."""
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.findings import SCHEMA_VERSION as FINDINGS_SCHEMA
+from mikiwame.framework.findings import Finding
 from mikiwame.framework.runner import run
 
 from ..conftest import REPO, tiny_config
@@ -67,3 +70,24 @@ def planted_run(tmp_path_factory) -> Path:
         analyze=["errors", "token-stats", "curves", "calibration"],
     )
     return run(config)
+
+
+def saved_findings(run_dir: Path) -> list[Finding]:
+    """RUN_DIR/findings.json, as every run writes it."""
+    document = json.loads((run_dir / "findings.json").read_text(encoding="utf-8"))
+    assert document["schema_version"] == FINDINGS_SCHEMA
+    return [Finding.from_dict(f) for f in document["findings"]]
+
+
+def assert_findings_rules(findings: list[Finding]) -> None:
+    """The issue's two rules: no fact without n and an interval or a p-value; no possibility without the
+    experiment that decides it, worded as a possibility in both languages."""
+    assert findings
+    for f in findings:
+        if f.kind == "fact":
+            assert f.evidence, f
+            assert all(e.n > 0 and (e.interval is not None or e.p is not None) for e in f.evidence), f
+            assert "可能性" not in f.claim["ja"] and " may " not in f.claim["en"], f
+        else:
+            assert f.kind == "possibility" and f.decide_by, f
+            assert "可能性" in f.claim["ja"] and " may " in f.claim["en"], f

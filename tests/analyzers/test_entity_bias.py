@@ -18,7 +18,7 @@ from mikiwame.plugins.analyzers.entity_bias import compare_mitigations
 from mikiwame.plugins.tasks.entities import LISTS, load_entity_lists, mask_entities, swap
 
 from ..conftest import write_vector_table
-from .conftest import tiny_config, write_tsv
+from .conftest import assert_findings_rules, saved_findings, tiny_config, write_tsv
 
 BIASED = "山田太郎"
 OTHERS = ["佐藤健一", "鈴木花子", "高橋翔太", "田中美咲", "伊藤大輔"]
@@ -172,3 +172,12 @@ def test_mikiwame_transform_data_hooks_chain_after_the_entity_steps():
     assert [e.text for e in out.examples] == ["[人名]が会見!"]
     untouched = transform_data(build_plugin_set(), RunConfig(), data)
     assert untouched.examples == data.examples
+
+
+def test_the_planted_entity_effect_is_a_fact(biased_run):
+    """Findings (考察): the swaps flip more than the non-entity baseline, and the planted name is a fact."""
+    findings = [f for f in saved_findings(biased_run) if f.source == "entity-bias"]
+    assert_findings_rules(findings)
+    facts = [f.claim["en"] for f in findings if f.kind == "fact"]
+    assert any(f.startswith("Swapping entities flipped") for f in facts)
+    assert any(f.startswith(f"Swapping 「{BIASED}」") for f in facts)

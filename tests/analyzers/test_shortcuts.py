@@ -21,7 +21,7 @@ from mikiwame.plugins.analyzers.shortcut_units import grow_tags, text_units, tra
 from mikiwame.plugins.analyzers.shortcuts import MIN_FLIP_RATE
 
 from ..conftest import write_vector_table
-from .conftest import read_headlines, tiny_config, write_tsv
+from .conftest import assert_findings_rules, read_headlines, saved_findings, tiny_config, write_tsv
 
 PLANT = "猫"
 PLANTED = f"{PLANT}、"  # what is put before the text: the unit the training data grows from 猫 is all of it
@@ -280,3 +280,21 @@ def test_every_unit_listed_against_the_gold_label_says_what_deletion_found(plant
                 assert (verdict["unit"], verdict["label"]) in tested and verdict["flips"]["n"] >= MIN_SUPPORT
             else:  # never in the table for a label it argues for
                 assert not any(c["unit"] == entry["unit"] and c["label"] != entry["gold"] for c in result["candidates"])
+
+
+def test_the_flagged_plant_is_a_fact_with_its_deletion_flips(planted_shortcut_run, clean_run):
+    """Findings (考察): every flagged unit is a fact naming its flip counts; the clean run states no reliance."""
+    result = _result(planted_shortcut_run)
+    assert any(PLANT in row["unit"] for row in result["flagged"])
+    findings = saved_findings(planted_shortcut_run)
+    assert_findings_rules(findings)
+    for row in result["flagged"]:
+        flips = row["deletion_flip_rate"]
+        assert any(
+            f.kind == "fact"
+            and f"「{row['unit']}」" in f.claim["en"]
+            and f"{flips['k']} of {flips['n']}" in f.claim["en"]
+            for f in findings
+        ), row["unit"]
+    clean = [f for f in saved_findings(clean_run) if f.source == "shortcuts" and f.kind == "fact"]
+    assert not [f for f in clean if "relies on" in f.claim["en"]]
