@@ -113,6 +113,7 @@ class TrainingProgress:
     global_step: int = 0
     best_loss: float = math.inf
     best_epoch: int | None = None
+    kept_epoch: int | None = None  # the epoch whose weights the run saved: the best one, or the last
     bad_evals: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -377,8 +378,11 @@ class Engine:
                 self.save_checkpoint(loss_sum)
             if stop:
                 break
-        if progress.best_state is not None:
+        if progress.best_state is not None and cfg.restores_best:
             acc.unwrap_model(model).load_state_dict(progress.best_state, strict=False)
+            progress.kept_epoch = progress.best_epoch
+        else:
+            progress.kept_epoch = progress.epoch or None
         self.hooks.mikiwame_after_train(run=self.run)
         return progress
 

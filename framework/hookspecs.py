@@ -104,7 +104,8 @@ def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
 
 @hookspec
 def mikiwame_after_train(run: Run) -> None:
-    """Called once after training ended (early stopped or not) and the best weights were restored."""
+    """Called once after training ended (early stopped or not) and, with early stopping or `--restore-best`, the
+    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's)."""
 
 
 @hookspec

@@ -227,6 +227,7 @@ class Outcome:
     steps: list[dict[str, Any]] = field(default_factory=list)
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
+    kept_epoch: int | None = None
     stopped_early: bool = False
     optimizer_steps: int = 0
     method: str = ""
@@ -303,6 +304,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         steps=progress.step_history,
         train_dynamics=progress.train_dynamics,
         best_epoch=progress.best_epoch,
+        kept_epoch=progress.kept_epoch,
         stopped_early=progress.stopped_early,
         optimizer_steps=progress.global_step,
         method=method.name,
@@ -455,6 +457,7 @@ def _metrics(run_: Run, outcome: Outcome) -> dict[str, Any]:
         "epochs": outcome.history,
         "steps": outcome.steps,
         "best_epoch": outcome.best_epoch,
+        "kept_epoch": outcome.kept_epoch,
         "stopped_early": outcome.stopped_early,
         "optimizer_steps": outcome.optimizer_steps,
         "num_processes": run_.accelerator.num_processes,
