@@ -63,6 +63,7 @@ class RunConfig:
         False, "keep the best validation epoch's weights even with --patience 0 (no early stopping)", group="training"
     )
     dropout: float | None = option(None, "override the model's dropout", group="training")
+    label_smoothing: float = option(0.0, "share of each target's probability spread over the labels", group="training")
     seed: int = option(42, "seeds data order, initialisation and sampling", group="training")
     save_every: int | None = option(None, "checkpoint every N optimizer steps (default: each epoch)", group="training")
     eval_every: int | None = option(
@@ -119,6 +120,12 @@ class RunConfig:
         if not 0 <= self.warmup_ratio <= 1:
             raise ConfigError(f"--warmup-ratio must be between 0 and 1, got {self.warmup_ratio}")
         check_probability("--dropout", self.dropout)
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"--label-smoothing is the share of a target spread over all labels: it must be in [0, 1), "
+                f"got {self.label_smoothing}",
+                fix="use 0.1, the value of Szegedy et al. 2016",
+            )
 
     @property
     def restores_best(self) -> bool:

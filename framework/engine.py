@@ -348,7 +348,13 @@ class Engine:
                     batch.pop("index")
                     labels = batch.pop("labels")
                     logits = model(**batch).logits
-                    loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights)
+                    loss = F.cross_entropy(
+                        logits.float(), labels, weight=self.class_weights, label_smoothing=cfg.label_smoothing
+                    )
+                    for extra in self.hooks.mikiwame_training_loss(
+                        run=self.run, model=model, inputs=batch, logits=logits
+                    ):
+                        loss = loss + extra
                     self._check_finite(loss)
                     acc.backward(loss)
                     if acc.sync_gradients:

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # for the checker only: these modules import each other, and pluggy reads only the names
+    import torch
+
     from .analysis import Analyzer
     from .config import RunConfig
+    from .countermeasure import Countermeasure
     from .engine import Evaluation, StepEnd
     from .models import ModelSource
     from .peft_method import PeftMethod
@@ -58,6 +61,13 @@ def mikiwame_register_reporters(register: Callable[[Reporter], None]) -> None:
 
 
 @hookspec
+def mikiwame_register_countermeasures(register: Callable[[Countermeasure], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(countermeasure)` for each countermeasure
+    (`framework/countermeasure.py`: `name`, `description`, `analyzer`, `sources`, `targets(analysis, config)`,
+    `apply(config, target)`), run by `mikiwame countermeasures RUN_DIR` against the findings it addresses."""
+
+
+@hookspec
 def mikiwame_options() -> type | None:
     """Called when a recipe builds its command line, for `mikiwame analyze` and when a saved config is read.
     Return a dataclass of this plugin's options (fields made with `framework.options.option`: default, help,
@@ -100,6 +110,16 @@ def mikiwame_on_step_end(run: Run, step: StepEnd) -> None:
 def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
     """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
     metrics with n and intervals). Return value ignored."""
+
+
+@hookspec
+def mikiwame_training_loss(
+    run: Run, model: torch.nn.Module, inputs: dict[str, torch.Tensor], logits: torch.Tensor
+) -> torch.Tensor | None:
+    """Called for every training batch after the forward pass, on every process, with the model inputs
+    (`input_ids`, `attention_mask`, ...) and their logits. Return a scalar tensor to add to the batch's
+    cross-entropy (a training objective: a consistency term, a penalty) or None to add nothing. Keep it cheap:
+    it runs in the hot loop."""
 
 
 @hookspec

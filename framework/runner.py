@@ -60,6 +60,7 @@ class Run:
     data_checks: dict[str, Any] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None  # the model's, once loaded: what a training objective needs to find words in a batch
 
     @property
     def is_main_process(self) -> bool:
@@ -272,6 +273,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     run_.model_info["learning_rate"] = lr
     if loaded.lr_scales:
         run_.model_info["learning_rate_multipliers"] = loaded.lr_scales
+    run_.tokenizer = loaded.tokenizer
     splits = _encode_splits(run_, loaded.tokenizer)
     _start_trackers(run_)
     engine = Engine(
