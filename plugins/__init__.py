@@ -35,6 +35,7 @@ BUILT_IN = (
     "mikiwame.plugins.countermeasures.entity_bias_cures",
     "mikiwame.plugins.countermeasures.overfitting_cures",
     "mikiwame.plugins.countermeasures.imbalance_cures",
+    "mikiwame.plugins.countermeasures.summary_report",
     "mikiwame.plugins.reporters.terminal",
     "mikiwame.plugins.reporters.json",
     "mikiwame.plugins.reporters.html",
