@@ -106,8 +106,8 @@ def save_countermeasure_effects(rows: list[dict[str, Any]], path: Path) -> None:
     """Per countermeasure, the change of its target figure and of test accuracy with their paired 95%
     intervals (error bars), a line at no change: what `mikiwame countermeasures` concludes, as a picture."""
     names = [f"{r['countermeasure']} ({r['addresses'].get('unit') or r['addresses']['finding']})" for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.9 + 0.45 * len(rows)), sharey=True)
     with japanese_text():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 0.9 + 0.45 * len(rows)), sharey=True)
         for ax, key, title in (
             (axes[0], "target", "target figure: after − before"),
             (axes[1], "accuracy", "test accuracy: after − before"),
