@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+from mikiwame.framework import hookimpl
 from mikiwame.framework.countermeasures import command
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
@@ -72,3 +73,41 @@ def test_deleting_a_unit_that_is_no_shortcut_is_no_clear_change(tmp_path):
     (row,) = summary["rows"]
     low, high = row["target"]["interval"]
     assert low <= 0 <= high and row["verdict"] == "no clear change"
+
+
+class OutsideCures:
+    """An outside plugin: one countermeasure and a training objective that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def mikiwame_register_countermeasures(self, register):
+        register(OutsideCure())
+
+    @hookimpl
+    def mikiwame_training_loss(self, run, model, inputs, logits):
+        self.calls += 1
+        assert logits.shape[0] == inputs["input_ids"].shape[0]
+        return logits.sum() * 0.0
+
+
+class OutsideCure:
+    name, description, analyzer, sources = "outside", "does nothing", "curves", ("nobody",)
+
+    def targets(self, analysis, results):
+        return []
+
+    def apply(self, config, target):
+        return config
+
+
+def test_outside_plugins_register_countermeasures_and_add_to_the_training_loss(tmp_path):
+    plugin = OutsideCures()
+    plugins = build_plugin_set(extra=[("outside", plugin)])
+    assert plugins.countermeasures.get("outside").description == "does nothing"
+    assert "outside" in plugins.registered_by()["outside"]["countermeasures"]
+    with one_torch_thread():
+        done = run(tiny_config(tmp_path, epochs=1), plugins)
+    steps = json.loads((done / "metrics.json").read_text())["optimizer_steps"]
+    assert plugin.calls == steps > 0
