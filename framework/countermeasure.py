@@ -70,3 +70,18 @@ def with_values(config: RunConfig, **values: Any) -> RunConfig:
     core = {f.name for f in dataclasses.fields(RunConfig)}
     options = {**config.options, **{k: v for k, v in values.items() if k not in core}}
     return dataclasses.replace(config, **{k: v for k, v in values.items() if k in core}, options=options)
+
+
+@dataclass(frozen=True)
+class OptionValuesCure:
+    """The common shape of a countermeasure that is fixed option values (`values`: name, value pairs); a
+    subclass says which findings it addresses (`targets`)."""
+
+    name: str
+    description: str
+    values: tuple[tuple[str, Any], ...]
+    sources: tuple[str, ...]
+    analyzer: str = ""
+
+    def apply(self, config: RunConfig, target: Target) -> RunConfig:
+        return with_values(config, **dict(self.values))

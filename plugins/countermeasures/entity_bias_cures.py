@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.config import RunConfig
-from mikiwame.framework.countermeasure import ANALYSIS_FIGURE, Target, with_values
+from mikiwame.framework.countermeasure import ANALYSIS_FIGURE, OptionValuesCure, Target
 
 ANALYZER = "entity-bias"
 FLIP_RATE = ("swaps", "flip_rate", "value")
@@ -28,20 +27,13 @@ def biased(analysis: dict[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class EntityCure:
-    name: str
-    description: str
-    values: tuple[tuple[str, Any], ...]
-    sources: tuple[str, ...]
+class EntityCure(OptionValuesCure):
     analyzer: str = ANALYZER
 
     def targets(self, analysis: dict[str, Any], results: Any) -> list[Target]:
         if not biased(analysis):
             return []
         return [Target(self.analyzer, "entity bias", ANALYSIS_FIGURE, {"figure": list(FLIP_RATE), "lower": True})]
-
-    def apply(self, config: RunConfig, target: Target) -> RunConfig:
-        return with_values(config, **dict(self.values))
 
 
 CURES = (

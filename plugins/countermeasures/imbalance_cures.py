@@ -11,7 +11,7 @@ from typing import Any
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.countermeasure import Target, with_values
+from mikiwame.framework.countermeasure import OptionValuesCure, Target
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 
@@ -62,18 +62,11 @@ def small_labels_suffer(results: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class ImbalanceCure:
-    name: str
-    description: str
-    values: tuple[tuple[str, Any], ...]
-    sources: tuple[str, ...]
+class ImbalanceCure(OptionValuesCure):
     analyzer: str = "errors"
 
     def targets(self, analysis: dict[str, Any], results: Any) -> list[Target]:
         return [Target(self.analyzer, "small-label errors", WORST_RECALL)] if small_labels_suffer(results) else []
-
-    def apply(self, config: RunConfig, target: Target) -> RunConfig:
-        return with_values(config, **dict(self.values))
 
 
 CURES = (

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.countermeasure import Target, with_values
+from mikiwame.framework.countermeasure import OptionValuesCure, Target, with_values
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 from mikiwame.framework.unit_edits import delete_unit, insert_unit, sample_indices, usual_place
@@ -124,13 +124,9 @@ def mikiwame_training_loss(run: Any, model: Any, inputs: dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class ShortcutCure:
+class ShortcutCure(OptionValuesCure):
     """One shortcut countermeasure: the option values that switch it on, for the flagged unit."""
 
-    name: str
-    description: str
-    values: tuple[tuple[str, Any], ...]
-    sources: tuple[str, ...]
     analyzer: str = "shortcuts"
 
     def targets(self, analysis: dict[str, Any], results: Any) -> list[Target]:
@@ -140,7 +136,7 @@ class ShortcutCure:
         ]
 
     def apply(self, config: RunConfig, target: Target) -> RunConfig:
-        return with_values(config, shortcut_units=[target.detail["unit"]], **dict(self.values))
+        return with_values(super().apply(config, target), shortcut_units=[target.detail["unit"]])
 
 
 WANG = "Wang et al. 2022, NAACL Findings, Identifying and Mitigating Spurious Correlations for Improving Robustness"
