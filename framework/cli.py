@@ -1,5 +1,5 @@
-"""The `mikiwame` command: plugins, predict, report. Training runs through recipes (`accelerate launch
-recipes/...`); these commands work on what runs left behind."""
+"""The `mikiwame` command: plugins, predict, analyze, countermeasures, report.
+Training runs through recipes (`accelerate launch recipes/...`); these commands work on what runs left behind."""
 
 from __future__ import annotations
 
@@ -106,6 +106,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_countermeasures(args: argparse.Namespace) -> int:
+    from .countermeasures import command
+    from .models import quiet_transformers
+    from .options import csv_list
+
+    plugins = build_plugin_set()
+    with quiet_transformers():
+        written = command(Path(args.run_dir), plugins, csv_list(args.only) if args.only else None, args.seeds, True)
+    if written is None:
+        return 0
+    results = RunResults.load(Path(args.run_dir))
+    console = inert.console()
+    for section in collect_sections(plugins, results):
+        if section.name == "countermeasures" and section.rich is not None:
+            console.print(section.rich())
+    console.print(inert.text(f"summary: {written}  plot: {written.parent / 'countermeasures.png'}"))
+    return 0
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=DEVICES, default="auto", help="where the model runs (auto: a GPU when one is visible)"
@@ -148,6 +167,14 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     if plugins is not None:
         plugins.add_options(command_line)
     analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults)
+    cures = sub.add_parser(
+        "countermeasures",
+        help="re-run a finished run with each countermeasure its findings call for, paired with untreated re-runs",
+    )
+    cures.add_argument("run_dir")
+    cures.add_argument("--only", help="comma-separated countermeasure names (see `mikiwame plugins`)")
+    cures.add_argument("--seeds", type=int, default=3, help="re-runs per side, seeds from the run's own upward")
+    cures.set_defaults(func=cmd_countermeasures)
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument(

@@ -61,8 +61,17 @@ class RunConfig:
     grad_accum: int = option(1, "micro-batches per optimizer step", group="training")
     max_grad_norm: float = option(1.0, "gradient clipping", group="training")
     mixed_precision: str = option("no", "autocast precision", choices=MIXED_PRECISION, group="training")
-    patience: int = option(2, "early stopping: evaluations without a new best validation loss", group="training")
+    patience: int = option(
+        2,
+        "early stopping: evaluations without a new best validation loss, then the best epoch's weights are restored; "
+        "0: train every epoch and keep the model as trained (the last epoch)",
+        group="training",
+    )
+    restore_best: bool = option(
+        False, "keep the best validation epoch's weights even with --patience 0 (no early stopping)", group="training"
+    )
     dropout: float | None = option(None, "override the model's dropout", group="training")
+    label_smoothing: float = option(0.0, "share of each target's probability spread over the labels", group="training")
     seed: int = option(42, "seeds data order, initialisation and sampling", group="training")
     save_every: int | None = option(None, "checkpoint every N optimizer steps (default: each epoch)", group="training")
     eval_every: int | None = option(
@@ -146,6 +155,18 @@ class RunConfig:
         if not 0 <= self.warmup_ratio <= 1:
             raise ConfigError(f"--warmup-ratio must be between 0 and 1, got {self.warmup_ratio}")
         check_probability("--dropout", self.dropout)
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"--label-smoothing is the share of a target spread over all labels: it must be in [0, 1), "
+                f"got {self.label_smoothing}",
+                fix="use 0.1, the value of Szegedy et al. 2016",
+            )
+
+    @property
+    def restores_best(self) -> bool:
+        """Early stopping restores the best epoch; without it (`--patience 0`) the model is kept as trained
+        unless `--restore-best` asks for the best epoch: the untreated figure an over-fitting run needs."""
+        return self.patience > 0 or self.restore_best
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

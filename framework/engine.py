@@ -114,6 +114,7 @@ class TrainingProgress:
     global_step: int = 0
     best_loss: float = math.inf
     best_epoch: int | None = None
+    kept_epoch: int | None = None  # the epoch whose weights the run saved: the best one, or the last
     bad_evals: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -352,7 +353,13 @@ class Engine:
                     batch.pop("index")
                     labels = batch.pop("labels")
                     logits = model(**batch).logits
-                    loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights)
+                    loss = F.cross_entropy(
+                        logits.float(), labels, weight=self.class_weights, label_smoothing=cfg.label_smoothing
+                    )
+                    for extra in self.hooks.mikiwame_training_loss(
+                        run=self.run, model=model, inputs=batch, logits=logits
+                    ):
+                        loss = loss + extra
                     self._check_finite(loss)
                     acc.backward(loss)
                     if acc.sync_gradients:
@@ -382,8 +389,11 @@ class Engine:
                 self.save_checkpoint(loss_sum)
             if stop:
                 break
-        if progress.best_state is not None:
+        if progress.best_state is not None and cfg.restores_best:
             acc.unwrap_model(model).load_state_dict(progress.best_state, strict=False)
+            progress.kept_epoch = progress.best_epoch
+        else:
+            progress.kept_epoch = progress.epoch or None
         self.hooks.mikiwame_after_train(run=self.run)
         return progress
 

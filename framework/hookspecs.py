@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # for the checker only: these modules import each other, and pluggy reads only the names
+    import torch
+
     from .analysis import Analyzer
     from .config import RunConfig
+    from .countermeasure import Countermeasure
     from .engine import Evaluation, StepEnd
     from .findings import Finding
     from .models import ModelSource
@@ -56,6 +59,13 @@ def mikiwame_register_reporters(register: Callable[[Reporter], None]) -> None:
     (`mikiwame_before_train`, ...). While a run lasts, each reporter is itself registered as a plugin, so it
     receives the engine moments below; at the end of a run the `live` ones render the report.
     `mikiwame report RUN_DIR --format NAME` renders with the reporter of that name."""
+
+
+@hookspec
+def mikiwame_register_countermeasures(register: Callable[[Countermeasure], None]) -> None:
+    """Called once when the plugin manager is built. Call `register(countermeasure)` for each countermeasure
+    (`framework/countermeasure.py`: `name`, `description`, `analyzer`, `sources`, `targets(analysis, config)`,
+    `apply(config, target)`), run by `mikiwame countermeasures RUN_DIR` against the findings it addresses."""
 
 
 @hookspec
@@ -104,8 +114,19 @@ def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
 
 
 @hookspec
+def mikiwame_training_loss(
+    run: Run, model: torch.nn.Module, inputs: dict[str, torch.Tensor], logits: torch.Tensor
+) -> torch.Tensor | None:
+    """Called for every training batch after the forward pass, on every process, with the model inputs
+    (`input_ids`, `attention_mask`, ...) and their logits. Return a scalar tensor to add to the batch's
+    cross-entropy (a training objective: a consistency term, a penalty) or None to add nothing. Keep it cheap:
+    it runs in the hot loop."""
+
+
+@hookspec
 def mikiwame_after_train(run: Run) -> None:
-    """Called once after training ended (early stopped or not) and the best weights were restored."""
+    """Called once after training ended (early stopped or not) and, with early stopping or `--restore-best`, the
+    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's)."""
 
 
 @hookspec

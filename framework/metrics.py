@@ -77,7 +77,7 @@ def bootstrap_estimate(
     return Estimate(value, low, high, n, "bootstrap")
 
 
-def _macro_f1_batched(num_labels: int) -> Any:
+def macro_f1_batched(num_labels: int) -> Any:
     """Macro-F1 over a batch of bootstrap resamples at once: 2TP / (predicted + gold) per label, 0 where a label
     is absent from both (sklearn's zero_division=0). Measured: calling f1_score per resample cost ~1.5 s per
     evaluation; this is ~50x faster and agrees with f1_score (tests/test_metrics.py)."""
@@ -99,7 +99,7 @@ def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels:
 
     g, p = np.asarray(gold), np.asarray(predicted)
     value = float(f1_score(g, p, labels=list(range(num_labels)), average="macro", zero_division=0))
-    return bootstrap_estimate((g, p), _macro_f1_batched(num_labels), value, seed, vectorized=True)
+    return bootstrap_estimate((g, p), macro_f1_batched(num_labels), value, seed, vectorized=True)
 
 
 def mean_estimate(values: Sequence[float], seed: int = 0) -> Estimate:

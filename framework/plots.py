@@ -111,3 +111,23 @@ def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def save_countermeasure_effects(rows: list[dict[str, Any]], path: Path) -> None:
+    """Per countermeasure, the change of its target figure and of test accuracy with their paired 95%
+    intervals (error bars), a line at no change: what `mikiwame countermeasures` concludes, as a picture."""
+    names = [f"{r['countermeasure']} ({r['addresses'].get('unit') or r['addresses']['finding']})" for r in rows]
+    with japanese_text():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 0.9 + 0.45 * len(rows)), sharey=True)
+        for ax, key, title in (
+            (axes[0], "target", "target figure: after − before"),
+            (axes[1], "accuracy", "test accuracy: after − before"),
+        ):
+            delta = np.asarray([r[key]["delta"] for r in rows])
+            low = delta - np.asarray([r[key]["interval"][0] for r in rows])
+            high = np.asarray([r[key]["interval"][1] for r in rows]) - delta
+            ax.errorbar(delta, range(len(rows)), xerr=[low, high], fmt="o", capsize=3)
+            ax.axvline(0, color="grey", lw=1)
+            ax.set(title=title, yticks=range(len(rows)), yticklabels=names)
+            ax.invert_yaxis()
+        save_figure(fig, path)

@@ -32,6 +32,7 @@ REGISTRATION_HOOKS = {
     "peft_methods": "mikiwame_register_peft_methods",
     "analyzers": "mikiwame_register_analyzers",
     "reporters": "mikiwame_register_reporters",
+    "countermeasures": "mikiwame_register_countermeasures",
 }
 
 

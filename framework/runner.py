@@ -63,6 +63,7 @@ class Run:
     data_checks: dict[str, Any] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None  # the model's, once loaded: what a training objective needs to find words in a batch
 
     @property
     def is_main_process(self) -> bool:
@@ -235,6 +236,7 @@ class Outcome:
     steps: list[dict[str, Any]] = field(default_factory=list)
     train_dynamics: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
+    kept_epoch: int | None = None
     stopped_early: bool = False
     optimizer_steps: int = 0
     method: str = ""
@@ -279,6 +281,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     run_.model_info["learning_rate"] = lr
     if loaded.lr_scales:
         run_.model_info["learning_rate_multipliers"] = loaded.lr_scales
+    run_.tokenizer = loaded.tokenizer
     splits = _encode_splits(run_, loaded.tokenizer)
     _start_trackers(run_)
     engine = Engine(
@@ -312,6 +315,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
         steps=progress.step_history,
         train_dynamics=progress.train_dynamics,
         best_epoch=progress.best_epoch,
+        kept_epoch=progress.kept_epoch,
         stopped_early=progress.stopped_early,
         optimizer_steps=progress.global_step,
         method=method.name,
@@ -473,6 +477,7 @@ def _metrics(run_: Run, outcome: Outcome) -> dict[str, Any]:
         "epochs": outcome.history,
         "steps": outcome.steps,
         "best_epoch": outcome.best_epoch,
+        "kept_epoch": outcome.kept_epoch,
         "stopped_early": outcome.stopped_early,
         "optimizer_steps": outcome.optimizer_steps,
         "num_processes": run_.accelerator.num_processes,

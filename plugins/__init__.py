@@ -1,6 +1,6 @@
-"""The built-in plugins, grouped by kind: tasks/, models/, peft/, analyzers/, reporters/. Each module listed
-here is loaded as a plugin named after it (`mikiwame plugins` lists them); the other modules are helpers of
-the ones beside them."""
+"""The built-in plugins, grouped by kind: tasks/, models/, peft/, analyzers/, countermeasures/, reporters/.
+Each module listed here is loaded as a plugin named after it (`mikiwame plugins` lists them); the other modules
+are helpers of the ones beside them."""
 
 BUILT_IN = (
     "mikiwame.plugins.tasks.headlines",
@@ -33,6 +33,11 @@ BUILT_IN = (
     "mikiwame.plugins.analyzers.shortcuts",
     "mikiwame.plugins.tasks.entities",
     "mikiwame.plugins.analyzers.entity_bias",
+    "mikiwame.plugins.countermeasures.shortcut_cures",
+    "mikiwame.plugins.countermeasures.entity_bias_cures",
+    "mikiwame.plugins.countermeasures.overfitting_cures",
+    "mikiwame.plugins.countermeasures.imbalance_cures",
+    "mikiwame.plugins.countermeasures.summary_report",
     "mikiwame.plugins.reporters.terminal",
     "mikiwame.plugins.reporters.json",
     "mikiwame.plugins.reporters.html",

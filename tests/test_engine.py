@@ -143,13 +143,31 @@ def test_early_stopping_restores_the_best_epoch(tmp_path):
     assert metrics["stopped_early"] is True
     best = min(history, key=lambda h: h["validation_loss"])
     assert metrics["best_epoch"] == best["epoch"] < history[-1]["epoch"]
+    assert metrics["kept_epoch"] == best["epoch"]
     # The saved model is the best epoch's: its validation loss, predicted afresh, is the best one recorded.
+    assert _validation_loss_of_saved_model(done) == pytest.approx(best["validation_loss"], abs=1e-4)
+
+
+def _validation_loss_of_saved_model(done) -> float:
     predictor = RunPredictor(done, build_plugin_set())
     rows = [json.loads(line) for line in (done / "predictions.jsonl").open() if '"validation"' in line]
     probs = predictor.probabilities([r["text"] for r in rows])
     gold = torch.tensor([predictor.labels.index(r["gold"]) for r in rows])
-    loss = torch.nn.functional.nll_loss(probs.log(), gold).item()
-    assert loss == pytest.approx(best["validation_loss"], abs=1e-4)
+    return torch.nn.functional.nll_loss(probs.log(), gold).item()
+
+
+def test_patience_0_keeps_the_model_as_trained_and_restore_best_the_best_epoch(tmp_path):
+    # The untreated figure of an over-fitting run: without early stopping the saved model is the last epoch's;
+    # --restore-best (a countermeasure) keeps the best one instead.
+    values = dict(train_size=24, epochs=6, lr=1e-2, patience=0, dropout=0.0, warmup_ratio=0.0)
+    as_trained = run(tiny_config(tmp_path / "as_trained", **values))
+    restored = run(tiny_config(tmp_path / "restored", restore_best=True, **values))
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (as_trained, restored))
+    assert m1["epochs"] == m2["epochs"] and m1["best_epoch"] == m2["best_epoch"] < 6  # same training, over-fitted
+    last, best = m1["epochs"][-1], min(m1["epochs"], key=lambda h: h["validation_loss"])
+    assert (m1["kept_epoch"], m2["kept_epoch"]) == (6, best["epoch"])
+    assert _validation_loss_of_saved_model(as_trained) == pytest.approx(last["validation_loss"], abs=1e-4)
+    assert _validation_loss_of_saved_model(restored) == pytest.approx(best["validation_loss"], abs=1e-4)
 
 
 def test_a_saved_config_reproduces_the_run(tmp_path):

@@ -75,9 +75,15 @@ def run_curves(results: RunResults) -> dict[str, Any]:
     m = results.metrics
     epochs, steps = m.get("epochs", []), m.get("steps", [])
     diagnosis = diagnose(epochs, "epoch")
-    if diagnosis["overfitting"] and m.get("best_epoch"):
-        kept = "early stopping restored" if m.get("stopped_early") else "the run kept the best validation loss of"
-        diagnosis["text"] += f": {kept} epoch {m['best_epoch']}"
+    kept_epoch = m.get("kept_epoch", m.get("best_epoch"))  # runs before --restore-best kept the best epoch
+    if diagnosis["overfitting"] and kept_epoch:
+        if kept_epoch != m.get("best_epoch"):
+            kept = "the run kept the model as trained (--patience 0), the weights of"
+        elif m.get("stopped_early"):
+            kept = "early stopping restored"
+        else:
+            kept = "the run kept the best validation loss of"
+        diagnosis["text"] += f": {kept} epoch {kept_epoch}"
     after = m.get("after", {})
     split = "test" if "test" in after else next(iter(after), None)
     return {
@@ -86,6 +92,7 @@ def run_curves(results: RunResults) -> dict[str, Any]:
         "epochs": epochs,
         "steps": steps,
         "best_epoch": m.get("best_epoch"),
+        "kept_epoch": kept_epoch,
         "stopped_early": bool(m.get("stopped_early")),
         "diagnosis": diagnosis,
         "step_diagnosis": diagnose(steps, "step") if steps else None,
@@ -109,8 +116,8 @@ def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
         if all("validation_loss" in e for e in r["epochs"]):
             loss_ax.plot(x, [e["validation_loss"] for e in r["epochs"]], "-o", color=colour, ms=3, label=f"{label} val")
             acc_ax.plot(x, [e["validation_accuracy"] for e in r["epochs"]], "-o", color=colour, ms=3, label=label)
-        if r["best_epoch"]:
-            loss_ax.axvline(r["best_epoch"], color=colour, ls=":", lw=1)
+        if r["kept_epoch"]:
+            loss_ax.axvline(r["kept_epoch"], color=colour, ls=":", lw=1)
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss (dotted line: kept epoch)")
     loss_ax.legend(fontsize=7)
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
@@ -143,9 +150,9 @@ def curve_rows(run: dict[str, Any]) -> list[tuple[bool, list[str]]]:
     """(kept, cells) per epoch of one run."""
     return [
         (
-            e["epoch"] == run["best_epoch"],
+            e["epoch"] == run["kept_epoch"],
             [
-                f"{e['epoch']}{' (kept)' if e['epoch'] == run['best_epoch'] else ''}",
+                f"{e['epoch']}{' (kept)' if e['epoch'] == run['kept_epoch'] else ''}",
                 f"{e['train_loss']:.4f}",
                 f"{e['validation_loss']:.4f}" if "validation_loss" in e else "–",
                 f"{e['validation_accuracy']:.3f}" if "validation_accuracy" in e else "–",
@@ -196,7 +203,7 @@ def comparison_table(runs: list[dict[str, Any]]) -> Table:
         table.add_row(
             inert.text(r["name"]),
             str(len(r["epochs"])),
-            str(r["best_epoch"]),
+            str(r["kept_epoch"]),
             f"{r['diagnosis'].get('best_validation_loss', float('nan')):.4f}",
             f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] ({final['split']}, n={acc['n']})"
             if acc

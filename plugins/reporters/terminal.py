@@ -95,8 +95,12 @@ class TerminalReporter:
             c.print(
                 inert.text(f"early stopping: validation loss stopped improving; restored the weights of epoch {kept}")
             )
-        elif m.get("best_epoch"):
+        elif m.get("best_epoch") and m.get("kept_epoch", m["best_epoch"]) == m["best_epoch"]:
             c.print(inert.text(f"best validation loss at epoch {m['best_epoch']} (those weights are kept)"))
+        elif m.get("best_epoch"):
+            c.print(
+                inert.text(f"best validation loss at epoch {m['best_epoch']}; kept as trained: epoch {m['kept_epoch']}")
+            )
         for section in sections:
             if self.in_run and section.name in SHOWN_LIVE:
                 continue

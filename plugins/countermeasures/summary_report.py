@@ -1,0 +1,66 @@
+"""The report section of `mikiwame countermeasures`: RUN_DIR/countermeasures/summary.json as a table (terminal,
+JSON, HTML through rich's export), shown in every reporter once the command has run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from mikiwame.framework import hookimpl
+from mikiwame.framework.countermeasures import FOLDER, SUMMARY
+from mikiwame.framework.results import ReportSection, RunResults
+
+COLUMNS = (
+    "countermeasure",
+    "finding",
+    "accuracy Δ [95%]",
+    "macro-F1 Δ [95%]",
+    "target",
+    "before → after",
+    "Δ [95%]",
+    "verdict",
+)
+VERDICT_STYLE = {"helps": "green", "hurts": "red", "no clear change": "yellow"}
+
+
+def _delta(figure: dict[str, Any]) -> str:
+    low, high = figure["interval"]
+    return f"{figure['delta']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    seeds = ", ".join(map(str, summary["seeds"]))
+    table = Table(
+        title=f"Countermeasures (seeds {seeds}; each against the same seeds' untreated runs)",
+        title_justify="left",
+        caption="Δ = after − before; intervals: paired bootstrap over the test texts (seeds averaged), "
+        "or over the seeds for per-run figures",
+    )
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in summary["rows"]:
+        address, target = row["addresses"], row["target"]
+        finding = address["finding"] + (f" {address['unit']}" if address.get("unit") else "")
+        table.add_row(
+            row["countermeasure"],
+            Text(finding),
+            _delta(row["accuracy"]),
+            _delta(row["macro_f1"]),
+            f"{target['metric']} (n={target['n']})",
+            f"{target['baseline']:.3f} → {target['after']:.3f}",
+            _delta(target),
+            Text(row["verdict"], style=VERDICT_STYLE.get(row["verdict"], "")),
+        )
+    return table
+
+
+@hookimpl
+def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
+    path = results.directory / FOLDER / SUMMARY
+    if not path.is_file():
+        return []
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return [ReportSection("countermeasures", "Countermeasures", 95, summary, lambda: summary_table(summary))]
