@@ -225,8 +225,9 @@ def test_misclassified_texts_are_attributed_to_their_gold_class_only_where_a_uni
 
 
 class _Purity:
-    def __init__(self, purities: dict[tuple[str, str], float]) -> None:
+    def __init__(self, purities: dict[tuple[str, str], float], tags: tuple[str, ...] = ()) -> None:
         self.purities = purities
+        self.tags = tags
 
     def purity(self, pair: tuple[str, str]) -> tuple[float, int]:
         return self.purities[pair], 20
@@ -253,6 +254,8 @@ def test_pure_units_are_proposed_by_how_much_attribution_says_they_matter_either
     assert ("impure", "a") in shown and ("rare", "a") not in shown
     monkeypatch.setattr(shortcuts, "PROPOSALS", 2)
     assert shortcuts.propose(shares, _Purity(purities), n)[1] == [("【タグ】", "a"), ("either way", "a")]
+    grown = shortcuts.propose(shares, _Purity(purities, tags=("small",)), n)[1]
+    assert grown == [("【タグ】", "a"), ("either way", "a"), ("small", "a")], "a pure grown tag beyond the cap"
 
 
 def test_an_analysis_saved_before_the_proposal_rule_changed_still_renders(planted_shortcut_run):
