@@ -37,7 +37,7 @@ SAVED_RECORD = Obj(
     {
         "num_labels": Annotated[int, Between(1)],
         "table": str,
-        "source": str,
+        "source": dict[str, str],
         "C": Annotated[float, Between(1e-12)],
         "class_weight": str | None,
         "seed": Annotated[int, Between(0, 2**32 - 1)],
