@@ -14,7 +14,7 @@ import torch
 from transformers import BertForSequenceClassification
 
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import ConfigError, ModelError
+from mikiwame.framework.errors import ConfigError, RunDirectoryError
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.runner import run
@@ -206,7 +206,7 @@ def test_vectors_lr_saves_no_pickle_and_predicts_identically_after_reloading(tmp
     assert info["C_chosen_by"] == "validation accuracy"
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["peft"] == "vectors-lr"
     (run_dir / "model" / "vectors_lr.json").write_text("{", encoding="utf-8")
-    with pytest.raises(ModelError, match="cannot be read"):
+    with pytest.raises(RunDirectoryError, match="vectors_lr.json of this run is damaged: not valid JSON"):
         build_plugin_set().models.get("vectors-lr").load_saved(run_dir / "model")
 
 

@@ -37,7 +37,7 @@ SAVED_RECORD = Obj(
     {
         "num_labels": Annotated[int, Between(1)],
         "table": str,
-        "source": dict[str, str],
+        "source": dict[str, Any],
         "C": Annotated[float, Between(1e-12)],
         "class_weight": str | None,
         "seed": Annotated[int, Between(0, 2**32 - 1)],
@@ -45,7 +45,7 @@ SAVED_RECORD = Obj(
         "words": list[str],
         "missing": list[str],
     },
-    {"format": str},
+    {"format": int},
 )
 SAVE_FORMAT = 1
 CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
