@@ -43,7 +43,7 @@ NO_DYNAMICS = (
 DYNAMICS = Obj(
     {
         "ids": list[Any],
-        "epochs": list[Obj({"epoch": Count, "correct": list[bool], "gold_probability": list[float]})],
+        "epochs": list[Obj({"epoch": Count, "correct": list[int], "gold_probability": list[float]})],
     }
 )
 
