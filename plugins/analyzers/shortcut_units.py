@@ -64,29 +64,28 @@ def _bracketed() -> re.Pattern[str]:
     return re.compile(f"[{opening}][^{opening}{closing}]{{1,{MAX_BRACKETED_CHARS}}}[{closing}]")
 
 
-def _spans_of(text: str, found: Iterable[tuple[int, int]], kind: str) -> list[Span]:
-    """Spans [start, end) of the NFKC text, mapped back onto the original `text` (`origin` from
-    `normalised_with_offsets`)."""
-    _, origin = normalised_with_offsets(text)
+def _spans_of(text: str, origin: list[int], found: Iterable[tuple[int, int]], kind: str) -> list[Span]:
+    """Spans [start, end) of the NFKC text, mapped back onto the original `text` through `origin` (from
+    `normalised_with_offsets`, computed once per text by the caller)."""
     return [Span(text[origin[a] : origin[b - 1] + 1], origin[a], origin[b - 1] + 1, kind) for a, b in found]
 
 
 def bracketed_spans(text: str) -> list[Span]:
     """Bracketed segments of `text`, brackets included, with their spans in the original text."""
-    norm = normalise_text(text)
-    return _spans_of(text, ((m.start(), m.end()) for m in _bracketed().finditer(norm)), "bracket")
+    norm, origin = normalised_with_offsets(text)
+    return _spans_of(text, origin, ((m.start(), m.end()) for m in _bracketed().finditer(norm)), "bracket")
 
 
 def tag_spans(text: str, tags: Collection[str]) -> list[Span]:
     """Every occurrence of the grown tags (NFKC strings) in `text`, with spans in the original text."""
-    norm = normalise_text(text)
+    norm, origin = normalised_with_offsets(text)
     found = []
     for tag in tags:
         start = norm.find(tag)
         while start >= 0:
             found.append((start, start + len(tag)))
             start = norm.find(tag, start + len(tag))
-    return _spans_of(text, found, "tag") if found else []
+    return _spans_of(text, origin, found, "tag")
 
 
 def normalise_text(text: str) -> str:
