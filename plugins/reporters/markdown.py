@@ -1,8 +1,7 @@
 """`mikiwame report RUN_DIR --format markdown`: the findings (考察) first, then the before/after table,
-sklearn's classification report and the confusion matrix as Markdown tables, and every section's figure by its
-path in the run directory, so a student can paste it into a report. Written to RUN_DIR/report.md and printed.
-Sections this reporter has no table for are listed by title with their figure, if any (the HTML report shows
-them whole)."""
+sklearn's classification report and the confusion matrix as Markdown tables, every other section (each
+analyzer's, an outside plugin's too) converted from its terminal renderable, and every section's figure by its
+path in the run directory, so a student can paste it into a report. Written to RUN_DIR/report.md and printed."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from mikiwame.framework.discussion import SECTION, WORDS, evidence_text
 from mikiwame.framework.findings import Finding, default_lang
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.reporters.html import write_atomically
+from mikiwame.plugins.reporters.rich_markdown import inert, table_markdown, to_markdown
 from mikiwame.plugins.reporters.run_report import label_count_rows, model_rows
 
 FILE_NAME = "report.md"
@@ -26,7 +26,7 @@ HEADINGS = {
         "label": "ラベル",
         "gold": "正解 \\ 予測",
         "figure": "図",
-        "elsewhere": "表は HTML レポート（--format html）を参照。",
+        "elsewhere": "この節の表は JSON（--format json）を参照。",
     },
     "en": {
         "report": "Report",
@@ -34,21 +34,14 @@ HEADINGS = {
         "label": "label",
         "gold": "gold \\ predicted",
         "figure": "figure",
-        "elsewhere": "Its tables are in the HTML report (--format html).",
+        "elsewhere": "This section's figures are in the JSON report (--format json).",
     },
 }
 PLOTS = {"confusion_matrix": "plots/confusion_matrix.png"}
 
 
-def cell(value: Any) -> str:
-    """A table cell: pipes escaped, line breaks flattened (labels and texts stay as in the data)."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def table(headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return table_markdown([str(h) for h in headers], [[str(c) for c in row] for row in rows])
 
 
 def findings_markdown(findings: list[Finding], lang: str) -> str:
@@ -57,20 +50,22 @@ def findings_markdown(findings: list[Finding], lang: str) -> str:
     parts = [f"### {words['facts']}", ""]
     facts = [f for f in findings if f.kind == "fact"]
     for f in facts:
-        parts.append(f"- {f.claim[lang]}")
-        parts += [f"  - {words['evidence']}: {evidence_text(e)}" for e in f.evidence]
+        parts.append(f"- {inert(f.claim[lang])}")
+        parts += [f"  - {words['evidence']}: {inert(evidence_text(e))}" for e in f.evidence]
     parts += [] if facts else [f"- {words['none']}"]
     parts += ["", f"### {words['possibilities']}", ""]
     possibilities = [f for f in findings if f.kind == "possibility"]
     for f in possibilities:
-        parts += [f"- {f.claim[lang]}", f"  - {words['decide_by']}: {command(f.decide_by or '')}"]
+        parts += [f"- {inert(f.claim[lang])}", f"  - {words['decide_by']}: {command(f.decide_by or '')}"]
     parts += [] if possibilities else [f"- {words['none']}"]
     return "\n".join(parts)
 
 
 def command(decide_by: str) -> str:
     """A runnable `decide_by` as code, an experiment described in words as text."""
-    return f"`{decide_by}`" if decide_by.startswith(("mikiwame ", "accelerate ")) else decide_by
+    if decide_by.startswith(("mikiwame ", "accelerate ")) and "`" not in decide_by:
+        return f"`{decide_by}`"
+    return inert(decide_by)
 
 
 def model_markdown(data: dict[str, Any], words: dict[str, str]) -> str:
@@ -125,25 +120,34 @@ def figure_path(section: ReportSection) -> str | None:
     return PLOTS.get(section.name)
 
 
+def inside(directory: Path, figure: str) -> bool:
+    """A figure named by a received run is linked only when it is a file inside that run."""
+    path = (directory / figure).resolve()
+    return path.is_file() and path.is_relative_to(directory.resolve()) and not set(figure) & set("<>`\n")
+
+
 def section_markdown(section: ReportSection, results: RunResults, lang: str) -> str:
     words = HEADINGS[lang]
-    parts = [f"## {section.title}", ""]
+    parts = [f"## {inert(section.title)}", ""]
     if section.name == SECTION:
         parts.append(findings_markdown([Finding.from_dict(f) for f in section.data["findings"]], lang))
     elif section.name in TABLES:
         parts.append(TABLES[section.name](section.data, words))
+    elif section.rich is not None:
+        parts.append(to_markdown(section.rich()))
     else:
         parts.append(words["elsewhere"])
     figure = figure_path(section)
-    if figure and (results.directory / figure).is_file():
-        parts += ["", f"![{section.title}]({figure})", "", f"{words['figure']}: `{results.directory / figure}`"]
+    if figure and inside(results.directory, figure):
+        path = results.directory / figure
+        parts += ["", f"![{inert(section.title)}](<{figure}>)", "", f"{words['figure']}: `{path}`"]
     return "\n".join(parts)
 
 
 def document(results: RunResults, sections: list[ReportSection]) -> str:
     findings = next((s for s in sections if s.name == SECTION), None)
     lang = findings.data["lang"] if findings else default_lang()
-    head = f"# {HEADINGS[lang]['report']}: {results.directory.name}"
+    head = f"# {HEADINGS[lang]['report']}: {inert(results.directory.name)}"
     return "\n\n".join([head, *(section_markdown(s, results, lang) for s in sections)]) + "\n"
 
 

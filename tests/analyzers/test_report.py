@@ -55,3 +55,42 @@ def test_unknown_analyzer_is_a_clear_error(planted_run, capsys):
         main(["analyze", str(planted_run), "token-stat"])
     assert exit_.value.code == 2
     assert "token-stats" in capsys.readouterr().err
+
+
+def test_markdown_report_has_every_analyzers_tables(planted_run, tmp_path, capsys):
+    """The analyzer sections arrive as Markdown tables (converted from their terminal renderables), the planted
+    word in the word–label table's row of its label."""
+    run_dir = shutil.copytree(planted_run, tmp_path / planted_run.name)
+    assert main(["report", str(run_dir), "--format", "markdown", "--lang", "en"]) == 0
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "Its tables are in the HTML report" not in text
+    words = text[text.index("## Word–label statistics") :]
+    words = words[: words.index("\n## ")] if "\n## " in words else words
+    assert any(row.startswith("| ") and "猫" in row and "sports" in row for row in words.splitlines())
+    for title in ("## Errors by confusion pair", "## Accuracy by slice", "## Calibration"):
+        section = text[text.index(title) :].split("\n## ")[0]
+        assert "\n|---|" in section, title
+
+
+def test_markdown_from_a_renderable_is_inert():
+    """Strings from a received run cannot inject HTML or break the table or the code fence."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from mikiwame.plugins.reporters.rich_markdown import to_markdown
+
+    table = Table("label", "n")
+    table.add_row(Text("<script>alert(1)</script>|x\nnext"), "3")
+    markdown = to_markdown(Group(table, Text("a & <b>"), object.__new__(Fence)))
+    assert "<script>" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;\\|x next" in markdown
+    assert markdown.splitlines()[2].count(" | ") == 1
+    assert "a &amp; &lt;b&gt;" in markdown
+    assert "`````text\n``` ````\n`````" in markdown
+
+
+class Fence:
+    """A renderable the converter has no rule for, drawing backtick runs that must not close its fence."""
+
+    def __rich__(self) -> str:
+        return "``` ````"
