@@ -349,7 +349,7 @@ def run_countermeasures(
     """Train what is missing (the baseline first; every process takes part), measure every treatment and
     return the summary. `progress(total)` is a context manager yielding `advance()`."""
     total = len(plan_.seeds) * (1 + len(plan_.treatments))
-    runs_plugins, reused = quiet(plugins), []
+    runs_plugins, reused = quiet(plugins), list[Path]()
     with progress(total) as advance:
         baseline = execute(plan_.baseline_configs(), runs_plugins, advance, reused)
         treated = [execute(plan_.treated_configs(t), runs_plugins, advance, reused) for t in plan_.treatments]
