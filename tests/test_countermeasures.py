@@ -50,7 +50,7 @@ def analysed_run(root: Path, examples: list[Example]) -> Path:
     rows = [{"text": e.text, "label": e.label, "split": e.split} for e in examples]
     config = tiny_config(
         root / "runs", task="csv", data=str(write_tsv(rows, root / "data.tsv")), train_size=None, epochs=6, lr=3e-3,
-        batch_size=16, tiny_vocab_size=2000, max_length=48, patience=0, dropout=0.0, analyze=["shortcuts"],
+        batch_size=12, tiny_vocab_size=2000, max_length=48, patience=0, dropout=0.0, analyze=["shortcuts"],
         options={"split_column": "split", "shortcuts_method": "gxi"},
     )  # fmt: skip
     return run(config)

@@ -4,6 +4,8 @@ model (transformers marks those as initialised); a method that freezes them is r
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -72,3 +74,16 @@ def test_a_run_with_the_option_reinitialises_before_training(tmp_path):
     with one_torch_thread():
         run(tiny_config(tmp_path, epochs=1, train_size=24, options={"reinit_layers": 1}), plugins)
     assert changed(first.weights, last.weights) == {"bert.encoder.layer.1", "bert.pooler"}
+
+
+def test_the_reinit_countermeasure_addresses_over_fitting_of_full_fine_tuning_runs_only():
+    cure = build_plugin_set().countermeasures.get("reinit")
+    overfits = {"runs": [{"diagnosis": {"overfitting": True}}]}
+
+    def results(method: str) -> SimpleNamespace:
+        return SimpleNamespace(config=tiny_config("runs").to_dict(), metrics={"model": {"peft": method}})
+
+    assert [t.finding for t in cure.targets(overfits, results("full"))] == ["over-fitting"]
+    assert cure.targets(overfits, results("lora")) == []  # the layers it would re-initialise stay frozen
+    assert cure.targets({"runs": [{"diagnosis": {"overfitting": False}}]}, results("full")) == []  # control
+    assert cure.apply(tiny_config("runs"), None).options["reinit_layers"] == 2

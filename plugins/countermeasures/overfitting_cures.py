@@ -47,7 +47,8 @@ class FullFineTuningCure(OptionCure):
     weight (its `metrics.json` names the method it used, `--peft auto` resolved)."""
 
     def targets(self, analysis: dict[str, Any], results: Any) -> list[Target]:
-        return super().targets(analysis, results) if results.metrics.get("peft") == "full" else []
+        method = results.metrics.get("model", {}).get("peft")
+        return super().targets(analysis, results) if method == "full" else []
 
 
 def _lower_lr(config: RunConfig) -> dict[str, Any] | None:
