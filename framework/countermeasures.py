@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
 
 from . import paired
 from .config import RunConfig
@@ -87,7 +89,9 @@ def plan(run_dir: Path, plugins: PluginSet, only: list[str] | None, seeds: int) 
     for name in only or []:
         registry.get(name, option="--only")
     results = RunResults.load(run_dir)
-    config = RunConfig.load(run_dir / "config.json", plugins.option_types())
+    saved = RunConfig.load(run_dir / "config.json", plugins.option_types())
+    processes = process_state().num_processes
+    config = same_global_batches(saved, int(results.metrics.get("num_processes", 1)), processes)
     treatments = []
     for entry in registry:
         cure = entry.item
@@ -99,6 +103,30 @@ def plan(run_dir: Path, plugins: PluginSet, only: list[str] | None, seeds: int) 
     return Plan(run_dir, config, [config.seed + k for k in range(seeds)], treatments)
 
 
+def process_state() -> PartialState:
+    """The processes of `accelerate launch`, set up as the runs' Accelerator sets them up (a bare PartialState
+    ignores ACCELERATE_USE_CPU and would leave each CPU process alone, every one of them the main one)."""
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
+def same_global_batches(config: RunConfig, saved_processes: int, processes: int) -> RunConfig:
+    """`config` with its per-process batch sizes set so that `processes` processes make the batches the run's
+    own `saved_processes` made: the re-runs then train and evaluate as the run did, on any number of
+    processes (the batch sampler gives N processes of batch b what 1 process of batch N*b sees)."""
+    sizes = {}
+    for name in ("batch_size", "eval_batch_size"):
+        whole = getattr(config, name) * saved_processes
+        if whole % processes:
+            raise ConfigError(
+                f"the run's {name.replace('_', '-')} of {whole} texts over its {saved_processes} process(es) "
+                f"cannot be split evenly over {processes} processes",
+                where="mikiwame countermeasures",
+                fix=f"launch with a number of processes that divides {whole} (or with {saved_processes})",
+            )
+        sizes[name] = whole // processes
+    return dataclasses.replace(config, **sizes)
+
+
 def finished_run(output_dir: Path) -> Path | None:
     """The finished run directory a re-run left in its own folder (a partial one is hidden: `.NAME.partial`)."""
     if not output_dir.is_dir():
@@ -107,13 +135,18 @@ def finished_run(output_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def execute(configs: list[RunConfig], plugins: PluginSet, advance: Callable[[], None]) -> list[Path]:
-    """Each config's finished run, training only those not finished yet."""
+def execute(
+    configs: list[RunConfig], plugins: PluginSet, advance: Callable[[], None], reused: list[Path] | None = None
+) -> list[Path]:
+    """Each config's finished run, training only those not finished yet; the ones found finished are appended
+    to `reused` (the summary's count, so a repeated command shows it trained nothing)."""
     from .runner import run
 
     done = []
     for config in configs:
         found = finished_run(Path(config.output_dir))
+        if found is not None and reused is not None:
+            reused.append(found)
         done.append(found if found is not None else run(config, plugins))
         advance()
     return done
@@ -316,10 +349,10 @@ def run_countermeasures(
     """Train what is missing (the baseline first; every process takes part), measure every treatment and
     return the summary. `progress(total)` is a context manager yielding `advance()`."""
     total = len(plan_.seeds) * (1 + len(plan_.treatments))
-    runs_plugins = quiet(plugins)
+    runs_plugins, reused = quiet(plugins), list[Path]()
     with progress(total) as advance:
-        baseline = execute(plan_.baseline_configs(), runs_plugins, advance)
-        treated = [execute(plan_.treated_configs(t), runs_plugins, advance) for t in plan_.treatments]
+        baseline = execute(plan_.baseline_configs(), runs_plugins, advance, reused)
+        treated = [execute(plan_.treated_configs(t), runs_plugins, advance, reused) for t in plan_.treatments]
     rows = [measure(plan_, t, baseline, runs, plugins) for t, runs in zip(plan_.treatments, treated, strict=True)]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -327,6 +360,8 @@ def run_countermeasures(
         "seeds": plan_.seeds,
         "baseline": {"runs": [_relative(d, plan_.root) for d in baseline]},
         "rows": rows,
+        "trained": total - len(reused),
+        "reused": len(reused),
     }
 
 
@@ -344,9 +379,8 @@ def write_summary(summary: dict[str, Any], root: Path) -> Path:
 
 def command(run_dir: Path, plugins: PluginSet, only: list[str] | None, seeds: int, show: bool) -> Path | None:
     """`mikiwame countermeasures`: plan, run (with a progress bar when `show`), write the summary (main
-    process); returns its path, None on the other processes or when no finding has a countermeasure."""
-    from accelerate import PartialState
-
+    process); returns its path, None on the other processes. Under `accelerate launch` the process group
+    is set up before the first re-run and ended after the last, so every re-run uses every process."""
     plan_ = plan(run_dir, plugins, only, seeds)
     if not plan_.treatments:
         raise ConfigError(
@@ -356,6 +390,8 @@ def command(run_dir: Path, plugins: PluginSet, only: list[str] | None, seeds: in
             fix="analyze the run first (mikiwame analyze RUN_DIR shortcuts,curves,errors,entity-bias); "
             "docs/countermeasures.md says which finding each countermeasure needs",
         )
-    main = PartialState().is_main_process
-    summary = run_countermeasures(plan_, plugins, progress_bar if show and main else no_progress)
-    return write_summary(summary, plan_.root) if main else None
+    state = process_state()  # set up by `plan`: the process group outlives each run (runner.run leaves it)
+    summary = run_countermeasures(plan_, plugins, progress_bar if show and state.is_main_process else no_progress)
+    written = write_summary(summary, plan_.root) if state.is_main_process else None
+    state.destroy_process_group()
+    return written

@@ -255,6 +255,9 @@ class Engine:
         eval_loaders = {name: loader(data, config.eval_batch_size, False, 1) for name, data in splits.items()}
         train_loader = loader(train, config.batch_size, True, config.grad_accum) if train is not None else None
         loaders = [*([train_loader] if train_loader else []), *eval_loaders.values()]
+        # Our sampler, kept: on N>1 processes Accelerate wraps it in a sharding sampler that does not pass
+        # `set_epoch` on, and every epoch would repeat the first epoch's order.
+        self.train_batches = train_loader.batch_sampler if train_loader else None
         prepared = acc.prepare(*loaders)
         prepared_loaders = [prepared] if len(loaders) == 1 else list(prepared)
         self.train_loader = prepared_loaders.pop(0) if train_loader else None
@@ -344,6 +347,8 @@ class Engine:
             # The sampler's epoch is set before skipping: the skipping loader does not pass it on.
             loader = train_loader
             loader.set_epoch(epoch)
+            if isinstance(self.train_batches, LengthGroupedBatches):
+                self.train_batches.set_epoch(epoch)
             if progress.batches_done:
                 loader = skip_first_batches(loader, progress.batches_done)
                 loader.set_epoch(epoch)

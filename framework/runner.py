@@ -64,6 +64,7 @@ class Run:
     notices: list[Notice] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None  # the model's, once loaded: what a training objective needs to find words in a batch
+    model: Any = None  # the model to fine-tune (not wrapped), once built: `before_train` may change it in place
 
     @property
     def is_main_process(self) -> bool:
@@ -153,6 +154,7 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
     directory) -> analyzers -> reporters."""
     transformers_logging.disable_progress_bar()  # our reporter owns the terminal
     plugins = plugins or build_plugin_set()
+    started_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     run_ = prepare(config, plugins)
     accelerator, directory = run_.accelerator, run_.directory
     with reporters_listening(plugins):
@@ -167,7 +169,10 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
                     print(inert.visible(note), file=sys.stderr)
             raise
         finally:
-            accelerator.end_training()  # finishes trackers and ends the process group: only at the very end
+            for tracker in accelerator.trackers:
+                tracker.finish()
+            if started_group:  # a caller that set up the process group before (several runs) ends it itself
+                accelerator.state.destroy_process_group()
     if accelerator.is_main_process:
         results = RunResults.load(final)
         save_findings(plugins, results)
@@ -281,7 +286,7 @@ def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     run_.model_info["learning_rate"] = lr
     if loaded.lr_scales:
         run_.model_info["learning_rate_multipliers"] = loaded.lr_scales
-    run_.tokenizer = loaded.tokenizer
+    run_.tokenizer, run_.model = loaded.tokenizer, model
     splits = _encode_splits(run_, loaded.tokenizer)
     _start_trackers(run_)
     engine = Engine(

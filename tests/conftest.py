@@ -4,6 +4,7 @@ path, skipped with a reason when absent)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -55,6 +56,15 @@ def tiny_config(output_dir: Path, **overrides) -> RunConfig:
     )
     values.update(overrides)
     return RunConfig.of(**values)
+
+
+def benchmark_module(name: str):
+    """benchmarks/NAME.py imported (the benchmarks are scripts, not a package): their data generators."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def labelled_rows(per_label: int = 12) -> list[tuple[str, str]]:

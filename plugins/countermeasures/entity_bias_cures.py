@@ -13,7 +13,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.countermeasure import ANALYSIS_FIGURE, OptionValuesCure, Target
 
 ANALYZER = "entity-bias"
-FLIP_RATE = ("swaps", "flip_rate", "value")
+FLIP_RATE = ("swaps", "flip_rate", "rate")  # as the analyzer writes it (a Wilson rate)
 
 
 def biased(analysis: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.countermeasure import Target, with_values
 
 RISE_METRIC = "validation-loss rise"
+REINIT_LAYERS = 2  # Zhang et al. 2021 re-initialise 1-6 of BERT's top layers; 2 leaves 10 of BERT-base's 12
 
 
 def _overfits(analysis: dict[str, Any]) -> bool:
@@ -38,6 +39,16 @@ class OptionCure:
 
     def apply(self, config: RunConfig, target: Target) -> RunConfig:
         return with_values(config, **(self.change(config) or {}))
+
+
+@dataclass(frozen=True)
+class FullFineTuningCure(OptionCure):
+    """An over-fitting cure that changes weights the PEFT method must train: only for a run that trained every
+    weight (its `metrics.json` names the method it used, `--peft auto` resolved)."""
+
+    def targets(self, analysis: dict[str, Any], results: Any) -> list[Target]:
+        method = results.metrics.get("model", {}).get("peft")
+        return super().targets(analysis, results) if method == "full" else []
 
 
 def _lower_lr(config: RunConfig) -> dict[str, Any] | None:
@@ -100,6 +111,12 @@ CURES = (
         "a LoRA rank 4x smaller: fewer trainable parameters",
         _smaller_rank,
         ("Hu et al. 2022, ICLR, LoRA: Low-Rank Adaptation of Large Language Models",),
+    ),
+    FullFineTuningCure(
+        "reinit",
+        f"re-initialise the top {REINIT_LAYERS} encoder layers and the pooler before fine-tuning",
+        lambda c: None if c.options.get("reinit_layers") else {"reinit_layers": REINIT_LAYERS},
+        ("Zhang et al. 2021, ICLR, Revisiting Few-sample BERT Fine-tuning (arXiv 2006.05987)",),
     ),
     OptionCure(
         "head-only",

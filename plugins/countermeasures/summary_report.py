@@ -31,13 +31,20 @@ def _delta(figure: dict[str, Any]) -> str:
     return f"{figure['delta']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
+def _runs_line(summary: dict[str, Any]) -> str:
+    """How many re-runs the last command trained and how many it found finished (a repeat trains none)."""
+    if "trained" not in summary:
+        return ""
+    return f"\nlast command: {summary['trained']} runs trained, {summary['reused']} found finished and reused"
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     seeds = ", ".join(map(str, summary["seeds"]))
     table = Table(
         title=f"Countermeasures (seeds {seeds}; each against the same seeds' untreated runs)",
         title_justify="left",
         caption="Δ = after − before; intervals: paired bootstrap over the test texts (seeds averaged), "
-        "or over the seeds for per-run figures",
+        "or over the seeds for per-run figures" + _runs_line(summary),
     )
     for column in COLUMNS:
         table.add_column(column)

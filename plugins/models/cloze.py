@@ -27,7 +27,13 @@ from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults, read_json_object
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
-from mikiwame.plugins.models.prompting import MASK, PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import (
+    MASK,
+    PromptSpec,
+    load_language_model,
+    load_prompt_spec,
+    with_instruction,
+)
 
 SCORES_FILE = "cloze_scores.jsonl"
 SETUP_FILE = "cloze.json"
@@ -242,7 +248,7 @@ class ClozeSource:
 
     def load(self, config: RunConfig, task: TaskData) -> ClozeClassifier:
         options = read_options(PromptOptions, config.options)
-        spec = load_prompt_spec(options.prompts, task.name, task.labels)
+        spec = with_instruction(load_prompt_spec(options.prompts, task.name, task.labels), options.prompt_instruction)
         model, tokenizer = load_language_model(options.cloze_lm, "masked", "--cloze-lm")
         scorer = MaskedLMScorer(model.requires_grad_(False), tokenizer, config.max_length, config.eval_batch_size)
         return ClozeClassifier(scorer, spec, options.cloze_lm, options.cloze_template, options.cloze_calibrate)
@@ -278,6 +284,7 @@ class PromptOptions:
     cloze_lm: str | None = option(None, "masked LM for --model cloze: hub id or directory")
     cloze_template: str | None = option(None, "template whose predictions the run keeps (default: the first)")
     cloze_calibrate: bool = option(False, "keep the content-free-calibrated predictions")
+    prompt_instruction: str = option("", "an instruction written first in every prompt (cloze and icl)")
 
 
 @hookimpl

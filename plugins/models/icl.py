@@ -29,7 +29,13 @@ from mikiwame.framework.results import read_json_object
 from mikiwame.framework.tables import read_text_file
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
-from mikiwame.plugins.models.prompting import IclFormat, PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import (
+    IclFormat,
+    PromptSpec,
+    load_language_model,
+    load_prompt_spec,
+    with_instruction,
+)
 
 SELECTIONS = ("random", "balanced", "similar")
 SETUP_FILE = "icl.json"
@@ -161,7 +167,7 @@ class IclClassifier:
 
     def prompt(self, text: str) -> list[int]:
         fmt, ids = self.spec.icl, self.scorer.ids
-        parts = []
+        parts = ids(fmt.instruction)
         for i in self.picker.pick(text, self.k):
             word = self.spec.label_word(self.labels[self.picker.labels[i]])
             parts += ids(fmt.demonstration.format(text=self.picker.texts[i], label=word)) + ids(fmt.separator)
@@ -270,7 +276,8 @@ class IclSource:
 
     def load(self, config: RunConfig, task: TaskData) -> IclClassifier:
         options = read_options(IclOptions, config.options)
-        spec = load_prompt_spec(config.options.get("prompts"), task.name, task.labels)
+        prompts, instruction = config.options.get("prompts"), config.options.get("prompt_instruction", "")
+        spec = with_instruction(load_prompt_spec(prompts, task.name, task.labels), instruction)
         model, tokenizer = load_language_model(options.icl_lm, "causal", "--icl-lm")
         scorer = CausalLMScorer(model.requires_grad_(False), tokenizer, config.eval_batch_size)
         return IclClassifier(

@@ -10,6 +10,8 @@ A prompt file is JSON (data/prompts/<task>.json by default, `--prompts PATH` for
      "icl": {"demonstration": "見出し:{text} 分野:{label}", "query": "見出し:{text} 分野:", "separator": " 。 ",
              "reasoning_query": "見出し:{text} 理由:", "answer": " 分野:"}}
 
+`--prompt-instruction TEXT` writes an instruction first in every prompt (cloze templates, in-context prompts).
+
 A word of several pieces is scored by the log-probability of its whole piece sequence (chain rule); a label
 with several words by the total probability of its words (log-sum-exp). "score": "mean" divides each word's
 log-probability by its number of pieces instead, which removes the preference for short words.
@@ -18,7 +20,7 @@ log-probability by its number of pieces instead, which removes the preference fo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ class IclFormat:
     separator: str = " 。 "
     reasoning_query: str = "{text} 理由:"
     answer: str = " 答え:"
+    instruction: str = ""  # written before the demonstrations (`--prompt-instruction`)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,16 @@ class PromptSpec:
     def label_word(self, label: str) -> str:
         """The string ICL demonstrations show and score for a label: its first verbalizer word."""
         return self.verbalizers[label][0]
+
+
+def with_instruction(spec: PromptSpec, instruction: str) -> PromptSpec:
+    """`spec` with `instruction` written first in every prompt: before each cloze template and before an
+    in-context prompt's demonstrations (`--prompt-instruction`; the `prompt-instruction` countermeasure). The
+    text is never cut to make room for it. An empty instruction leaves the spec as it is."""
+    if not instruction:
+        return spec
+    templates = {name: instruction + template for name, template in spec.templates.items()}
+    return replace(spec, templates=templates, icl=replace(spec.icl, instruction=instruction))
 
 
 def default_prompt_path(task: str) -> Path:

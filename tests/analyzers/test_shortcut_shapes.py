@@ -5,10 +5,8 @@ label alike, and nothing touching them is flagged."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -18,19 +16,10 @@ from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example
 from mikiwame.plugins.analyzers.shortcut_units import grow_tags
 
-from ..conftest import REPO
+from ..conftest import benchmark_module
 from .conftest import read_headlines, tiny_config, write_tsv
 
-
-def _planted_shapes():
-    spec = importlib.util.spec_from_file_location("planted_shapes", REPO / "benchmarks" / "planted_shapes.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-shapes = _planted_shapes()
+shapes = benchmark_module("planted_shapes")
 BY_NAME = {s.name: s for s in shapes.SHAPES}
 PLANTS = {  # label -> one shape of each class
     "economy": BY_NAME["tortoise-shell"],  # 〔特報〕: a bracket pair the old list did not name
