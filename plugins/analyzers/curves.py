@@ -88,7 +88,7 @@ def run_curves(results: RunResults) -> dict[str, Any]:
     split = "test" if "test" in after else next(iter(after), None)
     return {
         "directory": str(results.directory),
-        "name": results.directory.name,
+        "name": results.name,
         "epochs": epochs,
         "steps": steps,
         "best_epoch": m.get("best_epoch"),
