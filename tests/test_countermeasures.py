@@ -11,7 +11,9 @@ from pathlib import Path
 from mikiwame.framework import hookimpl
 from mikiwame.framework.countermeasures import command
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
+from mikiwame.plugins.countermeasures import summary_findings
 
 from .conftest import REPO, one_torch_thread, tiny_config
 
@@ -45,6 +47,12 @@ def planted_run(root: Path, uniform: bool) -> Path:
     return done
 
 
+def countermeasure_findings(run_dir: Path) -> list:
+    """What `mikiwame report RUN_DIR` states about the countermeasures (the built-in's findings hook; the other
+    analyzers' findings would need a whole shortcuts.json, which these runs only hold the unit strings of)."""
+    return summary_findings.mikiwame_findings(RunResults.load(run_dir))
+
+
 def test_a_planted_shortcut_is_cured_and_repeating_reruns_nothing(tmp_path):
     with one_torch_thread():
         done = planted_run(tmp_path, uniform=False)
@@ -64,6 +72,9 @@ def test_a_planted_shortcut_is_cured_and_repeating_reruns_nothing(tmp_path):
     assert sorted((done / "countermeasures").rglob("metrics.json")) == runs
     assert [p.stat().st_mtime_ns for p in runs] == stamps
     assert again["rows"] == summary["rows"]
+    (cured,) = countermeasure_findings(done)
+    assert cured.kind == "fact" and "shortcut-augment raised the shift-set accuracy" in cured.claim["en"]
+    assert cured.evidence[0].interval == tuple(target["interval"]) and "intervention" in cured.tags
 
 
 def test_deleting_a_unit_that_is_no_shortcut_is_no_clear_change(tmp_path):
@@ -73,6 +84,9 @@ def test_deleting_a_unit_that_is_no_shortcut_is_no_clear_change(tmp_path):
     (row,) = summary["rows"]
     low, high = row["target"]["interval"]
     assert low <= 0 <= high and row["verdict"] == "no clear change"
+    (unclear,) = countermeasure_findings(done)
+    assert unclear.kind == "possibility" and "may change" in unclear.claim["en"]
+    assert unclear.decide_by.startswith(f"mikiwame countermeasures {done} --only shortcut-delete --seeds 4")
 
 
 class OutsideCures:
