@@ -31,10 +31,7 @@ NOT_COMPARED = {"output_dir", "name", "lang", "resume"}
 class ComparedRun:
     """One finished run's test split as compare needs it: its predictions in the order of its test texts."""
 
-    directory: Path
-    name: str
-    config: dict[str, Any]
-    resolved_model: dict[str, Any]
+    results: RunResults
     labels: list[str]
     keys: list[tuple[Any, str]]  # (id, text) of each test text, in order
     gold: list[str]
@@ -51,15 +48,20 @@ class ComparedRun:
                 fix="compare runs of a task with a test split (every built-in task has one)",
             )
         return cls(
-            results.directory,
-            results.name,
-            results.config,
-            results.metrics.get("model", {}),
+            results,
             list(results.metrics["labels"]),
             [(r.get("id"), r["text"]) for r in rows],
             [r["gold"] for r in rows],
             [r["predicted"] for r in rows],
         )
+
+    @property
+    def directory(self) -> Path:
+        return self.results.directory
+
+    @property
+    def name(self) -> str:
+        return self.results.name
 
 
 def require_same_texts(first: ComparedRun, other: ComparedRun) -> None:
@@ -99,10 +101,10 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_differences(runs: list[ComparedRun]) -> list[dict[str, Any]]:
+def config_differences(runs: list[RunResults]) -> list[dict[str, Any]]:
     """The configuration keys (config.json flattened, and the model and PEFT method the run resolved to) whose
     values are not the same in every run; a key a run lacks is null for it."""
-    flat = [{**flatten(r.config), **flatten(r.resolved_model, "resolved.")} for r in runs]
+    flat = [{**flatten(r.config), **flatten(r.metrics.get("model", {}), "resolved.")} for r in runs]
     keys = sorted({k for f in flat for k in f})
     rows = []
     for key in keys:
@@ -117,6 +119,15 @@ def _figure(difference: dict[str, Any], a: str, b: str) -> dict[str, Any]:
     return {a: difference["baseline"], b: difference["after"], **{k: difference[k] for k in ("delta", "interval")}}
 
 
+def accuracy_difference(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """`correct_*`: (seeds, n) booleans on the same texts, row i of both from the same seed. Accuracy b − a with
+    a paired bootstrap interval over the texts (seeds averaged inside each resample), and McNemar's exact test
+    on the first seed's discordant texts: the pairing compare, curves --compare and compare_peft share."""
+    n = correct_a.shape[-1]
+    difference = paired.paired_difference(paired.accuracy_of(correct_a), paired.accuracy_of(correct_b), n, seed)
+    return {**difference, "mcnemar": paired.mcnemar(correct_a[0], correct_b[0])}
+
+
 def pair(first: ComparedRun, other: ComparedRun) -> dict[str, Any]:
     """The first run against another on the same texts; every Δ is other − first."""
     index = {label: k for k, label in enumerate(first.labels)}
@@ -124,8 +135,7 @@ def pair(first: ComparedRun, other: ComparedRun) -> dict[str, Any]:
     pred_a = np.asarray([[index[p] for p in first.predicted]])
     pred_b = np.asarray([[index[p] for p in other.predicted]])
     n, k = len(gold), len(first.labels)
-    correct_a, correct_b = pred_a == gold, pred_b == gold
-    accuracy = paired.paired_difference(paired.accuracy_of(correct_a), paired.accuracy_of(correct_b), n)
+    accuracy = accuracy_difference(pred_a == gold, pred_b == gold)
     macro_f1 = paired.paired_difference(paired.macro_f1_of(gold, pred_a, k), paired.macro_f1_of(gold, pred_b, k), n)
     per_class = [
         {
@@ -141,12 +151,11 @@ def pair(first: ComparedRun, other: ComparedRun) -> dict[str, Any]:
         }
         for j, label in enumerate(first.labels)
     ]
-    test = paired.mcnemar(correct_a[0], correct_b[0])
     return {
         "a": first.name,
         "b": other.name,
         "n": n,
-        "accuracy": {**_figure(accuracy, "a", "b"), "mcnemar": test},
+        "accuracy": {**_figure(accuracy, "a", "b"), "mcnemar": accuracy["mcnemar"]},
         "macro_f1": _figure(macro_f1, "a", "b"),
         "per_class_f1": per_class,
     }
@@ -155,7 +164,7 @@ def pair(first: ComparedRun, other: ComparedRun) -> dict[str, Any]:
 def _decide_by(first: ComparedRun, other: ComparedRun) -> str:
     """More seeds of both configurations, each pair compared: what decides a difference within the noise."""
     reruns = " and ".join(
-        f"accelerate launch recipes/{r.config.get('recipe', 'RECIPE')}.py --config {r.directory}/config.json "
+        f"accelerate launch recipes/{r.results.config.get('recipe', 'RECIPE')}.py --config {r.directory}/config.json "
         "--seed 43" for r in (first, other)
     )  # fmt: skip
     return f"{reruns}, then mikiwame compare the two new runs (more seeds or a larger test split)"
@@ -236,6 +245,6 @@ def compare(directories: list[Path]) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "split": SPLIT,
         "runs": [{"name": r.name, "directory": str(r.directory)} for r in runs],
-        "config_differences": config_differences(runs),
+        "config_differences": config_differences([r.results for r in runs]),
         "comparisons": comparisons,
     }
