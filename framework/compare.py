@@ -38,8 +38,7 @@ class ComparedRun:
     predicted: list[str]
 
     @classmethod
-    def load(cls, directory: Path) -> ComparedRun:
-        results = RunResults.load(directory)
+    def of(cls, results: RunResults) -> ComparedRun:
         rows = [r for r in results.predictions() if r["split"] == SPLIT]
         if not rows:
             raise ConfigError(
@@ -232,7 +231,11 @@ def compare(directories: list[Path]) -> dict[str, Any]:
             where="mikiwame compare",
             fix="mikiwame compare RUN_A RUN_B [RUN_C ...]: the first against each other one",
         )
-    runs = [ComparedRun.load(Path(d)) for d in directories]
+    return compare_runs([ComparedRun.of(RunResults.load(Path(d))) for d in directories])
+
+
+def compare_runs(runs: list[ComparedRun]) -> dict[str, Any]:
+    """`compare` on runs already loaded (what `curves --compare` gives it: the analysed run and the others)."""
     first = runs[0]
     for other in runs[1:]:
         require_same_texts(first, other)
