@@ -8,9 +8,11 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mikiwame.framework.cli import main
+from mikiwame.framework.compare import accuracy_difference
 from mikiwame.framework.runner import run
 
 from .conftest import REPO, one_torch_thread, tiny_config
@@ -92,3 +94,14 @@ def test_runs_tested_on_other_texts_are_refused_with_one_message(runs, tmp_path,
     err = capsys.readouterr().err
     assert err.count("mikiwame: error:") == 1 and "Traceback" not in err
     assert str(runs["level2"]) in err and str(other) in err and "the number of test texts differs: 96 vs" in err
+
+
+def test_the_courses_hand_made_mcnemar_is_what_compare_computes():
+    """The issue's Level 1 vs Level 2: 107 texts only the fine-tuned model got right, 46 only the other, p = 8.9e-7
+    (a user computed it by hand); 300 texts both got right and 47 neither, so accuracy rose by 61/500."""
+    level1 = np.array([[True] * 300 + [True] * 46 + [False] * 107 + [False] * 47])
+    level2 = np.array([[True] * 300 + [False] * 46 + [True] * 107 + [False] * 47])
+    result = accuracy_difference(level1, level2)
+    assert result["mcnemar"]["only_a"] == 46 and result["mcnemar"]["only_b"] == 107
+    assert result["mcnemar"]["p"] == pytest.approx(8.9e-7, rel=0.01)
+    assert result["delta"] == pytest.approx(61 / 500) and result["interval"][0] > 0
