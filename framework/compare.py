@@ -164,8 +164,9 @@ def _decide_by(first: ComparedRun, other: ComparedRun) -> str:
     """More seeds of both configurations, each pair compared: what decides a difference within the noise."""
     reruns = " and ".join(
         f"accelerate launch recipes/{r.results.config.get('recipe', 'RECIPE')}.py --config {r.directory}/config.json "
-        "--seed 43" for r in (first, other)
-    )  # fmt: skip
+        f"--seed {int(r.results.config.get('seed', 42)) + 1}"
+        for r in (first, other)
+    )
     return f"{reruns}, then mikiwame compare the two new runs (more seeds or a larger test split)"
 
 
