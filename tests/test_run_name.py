@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from mikiwame.framework.cli import main
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.results import RunResults
@@ -21,6 +22,8 @@ def test_a_named_run_is_its_folder_and_its_label_and_a_second_takes_the_next_suf
     assert (first.name, second.name) == ("レベル2", "レベル2-2") and first.parent == second.parent == tmp_path
     assert json.loads((second / "config.json").read_text(encoding="utf-8"))["name"] == "レベル2"
     assert RunResults.load(second).name == "レベル2"
+    assert main(["report", str(second), "--format", "markdown", "--lang", "ja"]) == 0
+    assert (second / "report.md").read_text(encoding="utf-8").splitlines()[0].endswith(": レベル2")
     unnamed = run(tiny_config(tmp_path, model="tfidf-lr", peft="auto"))
     assert unnamed.name.endswith("-test") and RunResults.load(unnamed).name == unnamed.name
 
