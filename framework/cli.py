@@ -1,4 +1,4 @@
-"""The `mikiwame` command: plugins, predict, analyze, countermeasures, report.
+"""The `mikiwame` command: plugins, predict, analyze, countermeasures, compare, report.
 Training runs through recipes (`accelerate launch recipes/...`); these commands work on what runs left behind."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import inert
+from .compare_report import FORMATS
 from .config import MIXED_PRECISION
 from .discussion import save_findings
 from .errors import MikiwameError
@@ -125,6 +126,15 @@ def cmd_countermeasures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+    from .compare_report import render
+
+    output = Path(args.output) if args.output else None
+    render(compare([Path(d) for d in args.run_dirs]), args.format, args.lang, output)
+    return 0
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=DEVICES, default="auto", help="where the model runs (auto: a GPU when one is visible)"
@@ -175,6 +185,14 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     cures.add_argument("--only", help="comma-separated countermeasure names (see `mikiwame plugins`)")
     cures.add_argument("--seeds", type=int, default=3, help="re-runs per side, seeds from the run's own upward")
     cures.set_defaults(func=cmd_countermeasures)
+    paired = sub.add_parser(
+        "compare", help="the first finished run against each other one on the same test texts, paired (McNemar, ...)"
+    )
+    paired.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more finished runs")
+    paired.add_argument("--format", choices=FORMATS, default="terminal", help="json: the whole result")
+    paired.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    add_lang_argument(paired)
+    paired.set_defaults(func=cmd_compare)
     report = sub.add_parser("report", help="render a finished run's saved results")
     report.add_argument("run_dir")
     report.add_argument(

@@ -89,6 +89,12 @@ class RunConfig:
     report_to: list[str] = option([], "Accelerate trackers, comma-separated, e.g. tensorboard", group="training")
     # output
     output_dir: str = option("runs", "where run directories are written", group="output")
+    name: str | None = option(
+        None,
+        "the run's name: its directory is OUTPUT_DIR/NAME (-2, -3, ... when taken), and compare, curves and "
+        "reports show it instead of the time stamp",
+        group="output",
+    )
     analyze: list[str] = option([], "comma-separated analyzer names", group="output")
     lang: str = option(
         default_lang(), "language of the findings (考察) and section titles", choices=LANGUAGES, group="output"
@@ -125,6 +131,8 @@ class RunConfig:
                 f"--weight-decay must be 0 or more, got {self.weight_decay}",
                 fix="a negative decay pushes weights away from zero; use e.g. 0.01 or 0",
             )
+        if self.name is not None:
+            check_run_name(self.name)
         output = Path(self.output_dir)
         if output.exists() and not output.is_dir():
             raise ConfigError(
@@ -238,6 +246,31 @@ def _read_json_object(path: Path) -> dict[str, Any]:
             fix='write {"epochs": 3, ...} as a run\'s config.json has it',
         )
     return values
+
+
+NAME_LIMIT = 100
+# A name becomes one folder name: no separator, no parent or hidden folder (a leading dot is how a partial run
+# hides), nothing a terminal or a shell would read as more than text.
+NAME_REFUSED = ("/", "\\", "\x00")
+
+
+def check_run_name(name: str) -> None:
+    """`--name`: one visible folder name of at most NAME_LIMIT characters."""
+    problem = None
+    if not name.strip():
+        problem = "is empty"
+    elif len(name) > NAME_LIMIT:
+        problem = f"has {len(name)} characters, more than {NAME_LIMIT}"
+    elif any(c in name for c in NAME_REFUSED) or not name.isprintable():
+        problem = "holds a path separator or a control character"
+    elif name.startswith("."):
+        problem = "starts with a dot (hidden, and how a partial run's folder is named)"
+    if problem:
+        raise ConfigError(
+            f"{name!r} {problem}",
+            where="--name",
+            fix="give one folder name such as level2-lora (letters, digits, -, _; Japanese is fine)",
+        )
 
 
 def check_probability(flag: str, value: float | None) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .config import RunConfig
+from .registry import Registry
 from .results import RunResults
 
 ANALYSIS_FIGURE = "analysis figure"  # a target read from the re-runs' own analyses/ANALYZER.json (Target.detail)
@@ -85,3 +87,20 @@ class OptionValuesCure:
 
     def apply(self, config: RunConfig, target: Target) -> RunConfig:
         return with_values(config, **dict(self.values))
+
+
+def addressing(
+    registry: Registry[Countermeasure], results: RunResults, analyzer: str, kinds: Iterable[str]
+) -> list[str]:
+    """The registered countermeasures that address a finding of `analyzer` of one of these kinds (`shortcut`,
+    `over-fitting`, ...) in this run: what a finding that points to a cure names in its `decide_by`, so the
+    core never names a cure."""
+    analysis = results.analyses.get(analyzer)
+    if analysis is None:
+        return []
+    wanted = set(kinds)
+    return [
+        entry.item.name
+        for entry in registry
+        if entry.item.analyzer == analyzer and any(t.finding in wanted for t in entry.item.targets(analysis, results))
+    ]

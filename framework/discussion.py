@@ -5,6 +5,7 @@ knows an analyzer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Group
 from rich.text import Text
 
 from . import html as h
+from .countermeasure import addressing
 from .errors import PluginError
 from .findings import SCHEMA_VERSION, Evidence, Finding
 from .plugins import PluginSet
@@ -22,7 +24,10 @@ from .task import SPLITS
 FILE_NAME = "findings.json"
 SECTION = "findings"
 #: The countermeasure command (issue 30) that decides whether a cue the model learned matters: retrain without it.
-COUNTERMEASURES = "mikiwame countermeasures {run_dir} --only NAME"
+#: NAME is filled in by `collect_findings` with the registered countermeasures that address the finding (those whose
+#: analyzer is the finding's source and whose targets' kind is one of the finding's tags).
+CURES_PLACEHOLDER = "--only NAME"
+COUNTERMEASURES = "mikiwame countermeasures {run_dir} " + CURES_PLACEHOLDER
 
 #: Section titles in Japanese, by section name; a section not listed keeps its own title.
 TITLES_JA = {
@@ -77,8 +82,18 @@ def collect_findings(plugins: PluginSet, results: RunResults) -> list[Finding]:
                     f"a mikiwame_findings implementation returned {type(item).__name__}, not a Finding",
                     fix="build findings with mikiwame.framework.findings.conclude, fact or possibility",
                 )
-            found.append(item)
+            found.append(name_cures(plugins, results, item))
     return sorted(found, key=lambda f: f.kind != "fact")
+
+
+def name_cures(plugins: PluginSet, results: RunResults, finding: Finding) -> Finding:
+    """A finding whose `decide_by` is the countermeasure command, with NAME replaced by the countermeasures the
+    registry says address it (none: the command without --only, which tries every one that applies)."""
+    if not finding.decide_by or CURES_PLACEHOLDER not in finding.decide_by:
+        return finding
+    names = addressing(plugins.countermeasures, results, finding.source, finding.tags)
+    only = f"--only {','.join(names)}" if names else ""
+    return dataclasses.replace(finding, decide_by=finding.decide_by.replace(CURES_PLACEHOLDER, only).replace("  ", " "))
 
 
 def write_findings(directory: Path, findings: list[Finding]) -> Path:

@@ -77,10 +77,9 @@ def bootstrap_estimate(
     return Estimate(value, low, high, n, "bootstrap")
 
 
-def macro_f1_batched(num_labels: int) -> Any:
-    """Macro-F1 over a batch of bootstrap resamples at once: 2TP / (predicted + gold) per label, 0 where a label
-    is absent from both (sklearn's zero_division=0). Measured: calling f1_score per resample cost ~1.5 s per
-    evaluation; this is ~50x faster and agrees with f1_score (tests/test_metrics.py)."""
+def class_f1_batched(num_labels: int) -> Any:
+    """F1 of every label over a batch of bootstrap resamples at once, (..., num_labels): 2TP / (predicted + gold)
+    per label, 0 where a label is absent from both (sklearn's zero_division=0)."""
     classes = np.arange(num_labels)
 
     def statistic(g: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -88,10 +87,17 @@ def macro_f1_batched(num_labels: int) -> Any:
         p_hot = p[..., None] == classes
         tp = (g_hot & p_hot).sum(axis=-2)
         denominator = g_hot.sum(axis=-2) + p_hot.sum(axis=-2)
-        f1 = np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
-        return f1.mean(axis=-1)
+        return np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
 
     return statistic
+
+
+def macro_f1_batched(num_labels: int) -> Any:
+    """Macro-F1 over a batch of bootstrap resamples at once (the mean of `class_f1_batched`). Measured: calling
+    f1_score per resample cost ~1.5 s per evaluation; this is ~50x faster and agrees with f1_score
+    (tests/test_metrics.py)."""
+    per_class = class_f1_batched(num_labels)
+    return lambda g, p, axis=-1: per_class(g, p).mean(axis=-1)
 
 
 def macro_f1_estimate(gold: Sequence[int], predicted: Sequence[int], num_labels: int, seed: int = 0) -> Estimate:

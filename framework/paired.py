@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import CONFIDENCE, macro_f1_batched, mean_estimate
+from .metrics import CONFIDENCE, class_f1_batched, macro_f1_batched, mcnemar_exact, mean_estimate
 
 RESAMPLES = 2000
 PerText = Callable[[np.ndarray], np.ndarray]  # resampled text indices (..., n) -> the figure per resample
@@ -26,6 +26,12 @@ def macro_f1_of(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> Per
     """`gold`: (n,), `predicted`: (seeds, n); macro-F1 per seed (metrics' batched form), averaged over seeds."""
     f1 = macro_f1_batched(num_labels)
     return lambda idx: np.mean([f1(gold[idx], p[idx]) for p in predicted], axis=0)
+
+
+def class_f1_of(gold: np.ndarray, predicted: np.ndarray, num_labels: int, label: int) -> PerText:
+    """The F1 of one label (`label`'s index), per seed, averaged over seeds."""
+    f1 = class_f1_batched(num_labels)
+    return lambda idx: np.mean([f1(gold[idx], p[idx])[..., label] for p in predicted], axis=0)
 
 
 def worst_recall_of(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> PerText:
@@ -86,10 +92,6 @@ def per_seed_difference(baseline: list[float], after: list[float], seed: int = 0
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
-    """Exact McNemar test on the texts one run gets right and the other wrong (a binomial test at 1/2)."""
-    from scipy.stats import binomtest
-
-    only_a = int((correct_a & ~correct_b).sum())
-    only_b = int((~correct_a & correct_b).sum())
-    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return {"only_a": only_a, "only_b": only_b, "p": float(p)}
+    """Exact McNemar test on the texts one run gets right and the other wrong (metrics.mcnemar_exact)."""
+    only_a, only_b, p = mcnemar_exact(correct_a, correct_b)
+    return {"only_a": only_a, "only_b": only_b, "p": p}

@@ -103,6 +103,13 @@ class RunResults:
             analyses,
         )
 
+    @property
+    def name(self) -> str:
+        """The name the user gave the run (`--name`), else its directory's name (time stamp and recipe): how
+        compare, curves and reports label it."""
+        name = self.config.get("name")
+        return name if isinstance(name, str) and name else self.directory.name
+
     def predictions(self) -> list[dict[str, Any]]:
         """predictions.jsonl, each row checked: a damaged one is one message naming file:line."""
         return read_jsonl(self.directory / "predictions.jsonl", PREDICTION)

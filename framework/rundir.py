@@ -25,9 +25,12 @@ COMPLETE_MARKER = "metrics.json"
 
 
 class RunDirectory:
-    def __init__(self, output_dir: Path, recipe: str, stamp: str | None = None) -> None:
+    """`name` (the user's `--name`, checked by config.check_run_name) replaces the time stamp and recipe as
+    the base; the atomic reservation and the -2, -3 suffixes are the same for both."""
+
+    def __init__(self, output_dir: Path, recipe: str, stamp: str | None = None, name: str | None = None) -> None:
         self.output_dir = Path(output_dir)
-        self.base = f"{stamp or time.strftime('%Y%m%d-%H%M%S')}-{recipe}"
+        self.base = name or f"{stamp or time.strftime('%Y%m%d-%H%M%S')}-{recipe}"
         self.created = False
         self._name(1)
 

@@ -192,7 +192,8 @@ def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     if config.peft != "auto":
         plugins.peft_methods.get(config.peft, option="--peft")
     accelerator = make_accelerator(config, Path(config.output_dir))
-    directory: RunDirectory = broadcast_object_list([RunDirectory(Path(config.output_dir), config.recipe)])[0]
+    reserved = RunDirectory(Path(config.output_dir), config.recipe, name=config.name)
+    directory: RunDirectory = broadcast_object_list([reserved])[0]
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)

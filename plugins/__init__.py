@@ -40,6 +40,7 @@ BUILT_IN = (
     "mikiwame.plugins.countermeasures.imbalance_cures",
     "mikiwame.plugins.countermeasures.prompt_cures",
     "mikiwame.plugins.countermeasures.summary_report",
+    "mikiwame.plugins.countermeasures.summary_findings",
     "mikiwame.plugins.reporters.terminal",
     "mikiwame.plugins.reporters.json",
     "mikiwame.plugins.reporters.html",

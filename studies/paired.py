@@ -1,20 +1,19 @@
-"""Paired comparisons of two classifiers on the same test texts: McNemar's exact test on the discordant pairs
-(a binomial test, scipy.stats.binomtest) and a paired-bootstrap interval for the accuracy difference
-(scipy.stats.bootstrap over texts). With a few hundred texts a 2-point difference is often noise; these say
-whether it is."""
+"""Paired comparisons of two classifiers on the same test texts, as the PEFT comparison records them: the
+pairing of `mikiwame compare` (framework/compare.py: McNemar's exact test on the discordant pairs and a paired
+bootstrap interval of the accuracy difference over the texts). With a few hundred texts a 2-point difference is
+often noise; these say whether it is."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from mikiwame.framework.compare import accuracy_difference
 from mikiwame.framework.metrics import mcnemar_exact
 
-CONFIDENCE = 0.95
+__all__ = ["PairedComparison", "compare_paired", "mcnemar_exact"]
 
 
 @dataclass(frozen=True)
@@ -37,23 +36,9 @@ class PairedComparison:
 def compare_paired(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -> PairedComparison:
     """`correct_*`: (seeds, texts) booleans, row i of both from the same seed. The interval resamples texts
     (each text's correctness averaged over seeds); McNemar uses the first seed, the one every LR was chosen on."""
-    a = np.atleast_2d(np.asarray(correct_a, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(correct_b, dtype=np.float64))
-    per_text = a.mean(axis=0) - b.mean(axis=0)
-    value = float(per_text.mean())
-    if np.all(per_text == per_text[0]):
-        low = high = value
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # degenerate resamples are expected on small data
-            ci = stats.bootstrap(
-                (per_text,),
-                np.mean,
-                n_resamples=2000,
-                confidence_level=CONFIDENCE,
-                method="percentile",
-                rng=np.random.default_rng(seed),
-            ).confidence_interval
-        low, high = float(ci.low), float(ci.high)
-    only_a, only_b, p = mcnemar_exact(a[0] > 0, b[0] > 0)
-    return PairedComparison(value, low, high, per_text.size, only_a, only_b, p)
+    a = np.atleast_2d(np.asarray(correct_a, dtype=bool))
+    b = np.atleast_2d(np.asarray(correct_b, dtype=bool))
+    result = accuracy_difference(b, a, seed)  # a − b: a is "after", b the reference
+    low, high = result["interval"]
+    test = result["mcnemar"]
+    return PairedComparison(result["delta"], low, high, a.shape[-1], test["only_b"], test["only_a"], test["p"])

@@ -19,8 +19,10 @@ import pytest
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.countermeasure import Target
-from mikiwame.framework.countermeasures import Plan, Treatment, command, run_countermeasures
+from mikiwame.framework.countermeasures import Plan, Treatment, command, run_countermeasures, write_summary
+from mikiwame.framework.discussion import collect_findings
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run
 from mikiwame.framework.task import Example
 
@@ -63,6 +65,11 @@ def flagged(run_dir: Path) -> list[tuple[str, str]]:
     return [(f["unit"], f["label"]) for f in analysis["flagged"]]
 
 
+def countermeasure_findings(run_dir: Path) -> list:
+    """What `mikiwame report RUN_DIR` states, every analyzer's findings with the countermeasures'."""
+    return collect_findings(build_plugin_set(), RunResults.load(run_dir))
+
+
 def read(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -95,6 +102,9 @@ def test_a_tag_the_analyzer_flags_is_cured_and_repeating_reruns_nothing(cured):
     assert sorted(p for p in (done / "countermeasures").rglob("*") if p.is_dir()) == folders
     assert [p.stat().st_mtime_ns for p in runs] == stamps and len(runs) == 4
     assert (again["trained"], again["reused"]) == (0, 4) and again["rows"] == summary["rows"]
+    (finding,) = [f for f in countermeasure_findings(done) if "shortcut-augment" in f.claim["en"]]
+    assert finding.kind == "fact" and "raised the shift-set accuracy" in finding.claim["en"]
+    assert finding.evidence[0].interval == tuple(target["interval"]) and "intervention" in finding.tags
 
 
 @pytest.mark.slow
@@ -113,6 +123,10 @@ def test_the_control_tag_is_not_flagged_and_curing_it_is_no_clear_change(tmp_pat
     (row,) = summary["rows"]
     low, high = row["target"]["interval"]
     assert low <= 0 <= high and row["verdict"] == "no clear change", row
+    write_summary(summary, done / "countermeasures")
+    (finding,) = [f for f in countermeasure_findings(done) if "shortcut-delete" in f.claim["en"]]
+    assert finding.kind == "possibility" and "may change" in finding.claim["en"]
+    assert finding.decide_by.startswith(f"mikiwame countermeasures {done} --only shortcut-delete --seeds 4")
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ class ProbePlugin:
         group.add_argument("--tag", action="append", dest="probe_tags")
         group.add_argument("--mark", action="append_const", const="m", dest="probe_marks")
         group.add_argument("--colourful", action=argparse.BooleanOptionalAction, default=True, dest="probe_bool")
-        group.add_argument("--name", default="x", dest="probe_name")
+        group.add_argument("--probe-name", default="x", dest="probe_name")
 
 
 def _parse(argv, defaults=None):
@@ -80,7 +80,7 @@ def test_every_option_kind_is_parsed_when_typed():
     argv = [
         *("--probe-size", "5", "--probe-rate", "0.5", "--probe-names", "x, y", "--probe-mode", "slow"),
         *("--probe-loud", "--no-probe-colour", "--keep", "-vv", "--fixed", "--tag", "t1", "--tag", "t2"),
-        *("--mark", "--mark", "--no-colourful", "--name", "z", "--epochs", "3"),
+        *("--mark", "--mark", "--no-colourful", "--probe-name", "z", "--epochs", "3"),
     ]
     config = _parse(argv)
     assert read_options(ProbeOptions, config.options) == ProbeOptions(5, 0.5, ["x", "y"], "slow", True, False)

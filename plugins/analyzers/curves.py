@@ -17,6 +17,10 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.compare import ComparedRun, compare_runs, config_differences
+from mikiwame.framework.compare_report import comparison_table as paired_table
+from mikiwame.framework.compare_report import differences_table
+from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.curves_findings import curves_findings
@@ -88,7 +92,7 @@ def run_curves(results: RunResults) -> dict[str, Any]:
     split = "test" if "test" in after else next(iter(after), None)
     return {
         "directory": str(results.directory),
-        "name": results.directory.name,
+        "name": results.name,
         "epochs": epochs,
         "steps": steps,
         "best_epoch": m.get("best_epoch"),
@@ -96,7 +100,9 @@ def run_curves(results: RunResults) -> dict[str, Any]:
         "stopped_early": bool(m.get("stopped_early")),
         "diagnosis": diagnosis,
         "step_diagnosis": diagnose(steps, "step") if steps else None,
-        "final": {"split": split, "accuracy": after[split]["accuracy"]} if split else None,
+        "final": {"split": split, "accuracy": after[split]["accuracy"], "macro_f1": after[split].get("macro_f1")}
+        if split
+        else None,
     }
 
 
@@ -131,16 +137,29 @@ class CurvesAnalyzer:
     description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
-        runs = [run_curves(context.results)]
-        runs += [run_curves(RunResults.load(Path(d))) for d in context.options.get("compare") or []]
+        others = [RunResults.load(Path(d)) for d in context.options.get("compare") or []]
+        runs = [run_curves(r) for r in (context.results, *others)]
         figure = context.directory / "analyses" / "curves.png"
         save_plot(runs, figure)
-        return {
+        result = {
             "rule": f"validation loss > (1 + {RISE}) × its minimum for ≥ {CONSECUTIVE} consecutive evaluations "
             "after the minimum, while training loss is below its value at the minimum",
             "runs": runs,
             "figure": str(figure.relative_to(context.directory)),
         }
+        if others:
+            result["paired"] = paired_comparison([context.results, *others])
+        return result
+
+
+def paired_comparison(results: list[RunResults]) -> dict[str, Any]:
+    """`mikiwame compare` of this run against the others (framework/compare.py): paired figures on the same
+    test texts and the configuration differences; runs tested on other texts keep their curves and say why
+    they are not paired."""
+    try:
+        return compare_runs([ComparedRun.of(r) for r in results])
+    except ConfigError as err:
+        return {"config_differences": config_differences(results), "comparisons": [], "not_paired": err.what}
 
 
 CURVE_COLUMNS = ("epoch", "train loss", "validation loss", "validation accuracy")
@@ -187,30 +206,50 @@ def curves_html(results: RunResults, result: dict[str, Any]) -> str:
             row_classes=["kept" if kept else None for kept, _ in rows],
         )
     )
-    if len(result["runs"]) > 1:
-        parts.append(h.rich_html(comparison_table(result["runs"])))
+    parts += [h.rich_html(table) for table in comparison_tables(result)]
     parts.append(h.image(results.directory, result["figure"], "learning curves"))
     return h.join(parts)
 
 
+def _estimate(figure: dict[str, Any] | None) -> str:
+    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]" if figure else "–"
+
+
 def comparison_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(title="Runs compared", title_justify="left")
-    for column in ("run", "epochs", "kept epoch", "best validation loss", "final accuracy [95% CI]", "diagnosis"):
+    columns = ("run", "epochs", "kept epoch", "best validation loss", "final accuracy [95% CI]", "final macro-F1")
+    for column in (*columns, "diagnosis"):
         table.add_column(column)
     for r in runs:
-        final = r["final"]
-        acc = final["accuracy"] if final else None
+        final = r["final"] or {}
+        acc = final.get("accuracy")
         table.add_row(
             inert.text(r["name"]),
             str(len(r["epochs"])),
             str(r["kept_epoch"]),
             f"{r['diagnosis'].get('best_validation_loss', float('nan')):.4f}",
-            f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] ({final['split']}, n={acc['n']})"
-            if acc
-            else "–",
+            f"{_estimate(acc)} ({final['split']}, n={acc['n']})" if acc else "–",
+            _estimate(final.get("macro_f1")),
             r["diagnosis"]["verdict"],
         )
     return table
+
+
+def comparison_tables(result: dict[str, Any]) -> list[Any]:
+    """With --compare: the runs side by side, their configuration differences, and each run paired against
+    this one on the same test texts (or why it is not)."""
+    if len(result["runs"]) < 2:
+        return []
+    parts: list[Any] = [comparison_table(result["runs"])]
+    paired = result.get("paired")
+    if paired is None:  # a result saved before curves paired the runs
+        return parts
+    if paired["config_differences"]:
+        parts.append(differences_table(result["runs"], paired["config_differences"]))
+    parts += [paired_table(c) for c in paired["comparisons"]]
+    if paired.get("not_paired"):
+        parts.append(inert.text(f"not paired: {paired['not_paired']}"))
+    return parts
 
 
 @hookimpl
@@ -226,8 +265,7 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
         parts.append(inert.text(first["diagnosis"]["text"], style=style))
         if first["step_diagnosis"]:
             parts.append(inert.text(f"per step ({len(first['steps'])} evaluations): {first['step_diagnosis']['text']}"))
-        if len(result["runs"]) > 1:
-            parts.append(comparison_table(result["runs"]))
+        parts += comparison_tables(result)
         parts.append(inert.text(f"plot: {results.directory / result['figure']}"))
         return Group(*parts)
 

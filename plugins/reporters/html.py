@@ -95,7 +95,7 @@ def page(results: RunResults, sections: list[ReportSection]) -> str:
         h.tag("ol", h.join(h.tag("li", h.tag("a", s.title, href=f"#section-{s.name}")) for s in sections)),
         aria_label="contents",
     )
-    title = f"mikiwame report: {results.directory.name}"
+    title = f"mikiwame report: {results.name}"
     m = results.metrics
     subtitle = f"task {m.get('task', results.config.get('task', '?'))}, model {info.get('name', '?')}"
     body = h.join(

@@ -147,7 +147,7 @@ def section_markdown(section: ReportSection, results: RunResults, lang: str) -> 
 def document(results: RunResults, sections: list[ReportSection]) -> str:
     findings = next((s for s in sections if s.name == SECTION), None)
     lang = findings.data["lang"] if findings else default_lang()
-    head = f"# {HEADINGS[lang]['report']}: {inert(results.directory.name)}"
+    head = f"# {HEADINGS[lang]['report']}: {inert(results.name)}"
     return "\n\n".join([head, *(section_markdown(s, results, lang) for s in sections)]) + "\n"
 
 

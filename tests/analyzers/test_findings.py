@@ -116,7 +116,10 @@ def test_a_strong_planted_effect_is_a_fact_and_a_weak_one_a_possibility(tmp_path
     by_unit = {u: [f for f in found if f"「{u}」" in f.claim["en"]] for u in ("【話題】", "速報", "号")}
     assert [f.kind for f in by_unit["【話題】"]] == ["fact", "possibility"]  # the flips; why it was learned
     assert "21 of 23" in by_unit["【話題】"][0].claim["en"] and by_unit["【話題】"][0].evidence[0].n == 23
-    assert "countermeasures" in by_unit["【話題】"][1].decide_by
+    cures = by_unit["【話題】"][1].decide_by  # the registered cures of a shortcut, not a placeholder
+    assert cures.startswith(f"mikiwame countermeasures {tmp_path} --only shortcut-")
+    assert "shortcut-delete" in cures and "shortcut-augment" in cures
+    assert "NAME" not in cures and "weight-decay" not in cures
     assert [f.kind for f in by_unit["速報"]] == ["possibility"] and "--shortcuts-max-texts" in by_unit["速報"][
         0
     ].decide_by

@@ -40,13 +40,18 @@ def test_terminal_report_renders_every_analyzer_section(planted_run, capsys):
         assert text in out, text
 
 
-def test_analyze_compares_runs_given_with_compare(planted_run, tmp_path, capsys):
+def test_analyze_compares_runs_given_with_compare(planted_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
     run_dir = shutil.copytree(planted_run, tmp_path / planted_run.name)
     other = shutil.copytree(planted_run, tmp_path / "other-run")
     assert main(["analyze", str(run_dir), "curves", "--compare", str(other)]) == 0
-    assert "Runs compared" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Runs compared" in out and "final macro-F1" in out and "McNemar exact" in out
     result = json.loads((run_dir / "analyses" / "curves.json").read_text(encoding="utf-8"))
     assert [r["name"] for r in result["runs"]] == [run_dir.name, "other-run"]
+    (paired,) = result["paired"]["comparisons"]  # the same run copied: paired by compare, no difference
+    assert paired["accuracy"]["delta"] == 0 and paired["accuracy"]["mcnemar"]["p"] == 1.0
+    assert result["paired"]["config_differences"] == [] and result["runs"][1]["final"]["macro_f1"]["n"] > 0
     assert (run_dir / result["figure"]).stat().st_size > 0
 
 
@@ -94,3 +99,16 @@ class Fence:
 
     def __rich__(self) -> str:
         return "``` ````"
+
+
+def test_curves_compare_keeps_runs_tested_on_other_texts_unpaired_and_says_why(planted_run, tmp_path):
+    run_dir = shutil.copytree(planted_run, tmp_path / planted_run.name)
+    other = shutil.copytree(planted_run, tmp_path / "fewer-texts")
+    rows = (other / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    test_rows = [k for k, line in enumerate(rows) if json.loads(line)["split"] == "test"]
+    del rows[test_rows[-1]]
+    (other / "predictions.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["analyze", str(run_dir), "curves", "--compare", str(other)]) == 0
+    result = json.loads((run_dir / "analyses" / "curves.json").read_text(encoding="utf-8"))
+    assert len(result["runs"]) == 2 and result["paired"]["comparisons"] == []
+    assert "the number of test texts differs" in result["paired"]["not_paired"]
