@@ -16,7 +16,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.curves_findings import curves_findings
@@ -126,7 +126,7 @@ def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
     plots.save_figure(fig, path)
 
 
-class CurvesAnalyzer:
+class CurvesAnalyzer(Analyzer):
     name = NAME
     description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
 

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words
 from mikiwame.framework.options import option, read_options
@@ -250,7 +250,7 @@ def _templates(predict: CachedPredictor, labels: list[str], entities: list[str])
     }
 
 
-class EntityBiasAnalyzer:
+class EntityBiasAnalyzer(Analyzer):
     name = NAME
     description = "entity-swap probes: flip rate, |Δp|, per-entity gaps, identity and non-entity controls"
 

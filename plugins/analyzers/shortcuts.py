@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.findings import Finding
@@ -406,7 +406,7 @@ def _aopc(
     } | {"k": AOPC_K}
 
 
-class ShortcutsAnalyzer:
+class ShortcutsAnalyzer(Analyzer):
     name = NAME
     needs_gradients = True
     description = "Captum attributions summed into words, label purity and deletion flips: flags shortcut words"
