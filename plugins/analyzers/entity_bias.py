@@ -29,14 +29,14 @@ from rich.table import Table
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext, Analyzer
+from mikiwame.framework.figures import with_interval
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words
+from mikiwame.framework.metrics import mean_interval, wilson
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.entity_bias_findings import entity_bias_findings
-from mikiwame.plugins.analyzers.occlusion import mean_interval, wilson
-from mikiwame.plugins.analyzers.shortcuts_report import _interval
 from mikiwame.plugins.tasks.entities import (
     EntityLists,
     EntityOptions,
@@ -297,9 +297,9 @@ def rate_rows(result: dict[str, Any]) -> list[list[str]]:
             [
                 title,
                 str(row["n"]),
-                _interval(row["flip_rate"]),
-                _interval(row["mean_abs_delta"], "{:.3f}"),
-                _interval(row["invariance_failure_rate"]),
+                with_interval(row["flip_rate"]),
+                with_interval(row["mean_abs_delta"], "{:.3f}"),
+                with_interval(row["invariance_failure_rate"]),
                 f"{row['unk_share']:.0%}",
             ]
         )
@@ -312,7 +312,7 @@ def entity_rows(result: dict[str, Any]) -> list[list[str]]:
             row["entity"],
             row["group"],
             str(row["swaps"]),
-            _interval(row["flip_rate"]),
+            with_interval(row["flip_rate"]),
             row["pushes"],
             f"{row['gap'][row['pushes']]:+.3f}",
         ]
@@ -448,9 +448,9 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         table.add_row(
             inert.text(name),
             f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
-            _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
-            _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",
-            _interval(baseline["flip_rate"]) if baseline else "–",
+            with_interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
+            with_interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",
+            with_interval(baseline["flip_rate"]) if baseline else "–",
         )
     return table
 

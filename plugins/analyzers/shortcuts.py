@@ -32,6 +32,7 @@ from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, 
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words, unit_spans
+from mikiwame.framework.metrics import mean_interval
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.occlusion import (
@@ -43,7 +44,6 @@ from mikiwame.plugins.analyzers.occlusion import (
     TrainingUnits,
     delete_spans,
     fold,
-    mean_interval,
     occlusion_oracle,
     relied_on,
 )
