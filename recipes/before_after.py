@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,12 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import train_test_split
 
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.errors import MikiwameError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.options import option
 from mikiwame.framework.plugins import PluginSet, build_plugin_set
 from mikiwame.framework.recipe import build_command_line, config_from_command_line
 from mikiwame.framework.results import RunResults
-from mikiwame.framework.runner import run
+from mikiwame.framework.runner import run, user_errors_exit
 from mikiwame.framework.task import Example, TaskData
 from mikiwame.plugins.models.cloze import ClozeSource
 from mikiwame.plugins.models.icl import SELECTIONS, CausalLMScorer, icl_grid
@@ -247,12 +245,9 @@ def table(rows: list[Row], context: dict[str, Any]) -> Table:
 
 def main(argv: list[str] | None = None) -> Path:
     plugins = build_plugin_set()
-    try:
+    with user_errors_exit():
         config = parse(argv, plugins)
         rows, context = collect_rows(config, plugins)
-    except MikiwameError as err:
-        print(f"mikiwame: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"before_after-{context['task']}-{time.strftime('%Y%m%d-%H%M%S')}.json"

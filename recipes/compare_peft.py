@@ -16,10 +16,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mikiwame.framework.config import DEFAULT_MODEL, RunConfig
-from mikiwame.framework.errors import ConfigError, MikiwameError
+from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.options import option
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.recipe import build_command_line, config_from_command_line
+from mikiwame.framework.runner import user_errors_exit
 from mikiwame.studies import peft_comparison_report as report
 from mikiwame.studies.peft_comparison import DEFAULT_GRID, ComparisonPlan, compare
 
@@ -58,12 +59,10 @@ def parse(argv, plugins):
 def main(argv=None):
     plugins = build_plugin_set()
     console = report.console()
-    try:
+    with user_errors_exit():
         plan = parse(argv, plugins)
         directory = Path(plan.base.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare_peft"
         result = compare(plan, directory, plugins, progress=console.log)
-    except MikiwameError as err:
-        raise SystemExit(f"mikiwame: error: {err}") from None
     report.render(result, report.write_files(result, directory), console)
     return directory
 

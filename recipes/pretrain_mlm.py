@@ -20,13 +20,13 @@ own tokenizer.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from accelerate import Accelerator
 
 from mikiwame.framework.errors import ConfigError, MikiwameError
 from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.runner import user_errors_exit
 from mikiwame.plugins.models.prompting import load_language_model
 from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer, words_with_vectors
 from mikiwame.plugins.models.word_vectors import VECTOR_STD_FACTOR, initialise_embeddings
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     accelerator = Accelerator()
     vectors = None
-    try:
+    with user_errors_exit():
         texts, sources = [], []
         for path in args.text_from:
             found, record = read_texts(path, args.split_seed)
@@ -117,9 +117,6 @@ def main(argv: list[str] | None = None) -> Path:
             if args.init_vectors:
                 std = model.config.initializer_range * VECTOR_STD_FACTOR
                 vectors = initialise_embeddings(model.get_input_embeddings(), tokenizer.vocab, args.init_vectors, std)
-    except MikiwameError as err:
-        print(f"mikiwame: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
     tokenizer.model_max_length = args.block_size
     blocks = corpus_blocks(texts, tokenizer, args.block_size)
     pad = tokenizer.pad_token_id or 0
