@@ -40,7 +40,7 @@ from mikiwame.framework.config import RunConfig
 from mikiwame.framework.metrics import wilson
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import RunResults
-from mikiwame.framework.runner import run
+from mikiwame.framework.runner import run, user_errors_exit
 from mikiwame.framework.task import Example
 from mikiwame.plugins.analyzers.occlusion import (
     MIN_FLIP_RATE,
@@ -374,4 +374,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors_exit():
+        main()
