@@ -49,11 +49,9 @@ def members(contract: type) -> list[Member]:
                 arity = len(inspect.signature(value).parameters) - 1
                 found[name] = Member(name, required=True, parameters=arity)
             else:
-                hint = hints.get(name)
+                hint, missing = hints.get(name), value is inspect.Parameter.empty
                 kind = hint if isinstance(hint, type) else None
-                found[name] = Member(
-                    name, value is inspect.Parameter.empty, None if value is inspect.Parameter.empty else value, kind
-                )
+                found[name] = Member(name, required=missing, default=None if missing else value, kind=kind)
     return list(found.values())
 
 

@@ -170,6 +170,7 @@ def test_an_outside_plugin_that_subclasses_the_contract_gets_its_defaults():
             r"plugin 'mine' registered analyzer 'string-flag', whose `needs_gradients` is 'yes', not a bool",
         ),
     ],
+    ids=["optional-member-missing", "method-cannot-take-its-arguments", "value-of-the-wrong-type"],
 )
 def test_a_registration_that_breaks_its_contract_names_the_plugin_the_member_and_the_fix(registered, message):
     with pytest.raises(PluginError, match=message):
