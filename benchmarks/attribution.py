@@ -46,6 +46,7 @@ from scipy import stats
 
 from mikiwame.framework.attribution import BatchAttributor
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.runner import user_errors_exit
 from mikiwame.framework.task import Example, TaskData
 from mikiwame.plugins.analyzers.shortcuts import DEFAULT_STEPS
 from mikiwame.plugins.models.tiny import TinySource
@@ -294,4 +295,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors_exit():
+        main()

@@ -37,9 +37,10 @@ from planted_shapes import SHAPES, Shape, batches, delete_tag, plant
 
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.metrics import wilson
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import RunResults
-from mikiwame.framework.runner import run
+from mikiwame.framework.runner import run, user_errors_exit
 from mikiwame.framework.task import Example
 from mikiwame.plugins.analyzers.occlusion import (
     MIN_FLIP_RATE,
@@ -48,7 +49,6 @@ from mikiwame.plugins.analyzers.occlusion import (
     TrainingUnits,
     judge,
     occlusion_oracle,
-    wilson,
 )
 from mikiwame.plugins.analyzers.shortcuts import DEFAULT_MAX_TEXTS, find_shortcuts
 
@@ -374,4 +374,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors_exit():
+        main()

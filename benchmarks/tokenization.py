@@ -16,6 +16,7 @@ from pathlib import Path
 
 from corpora import jrte_pn_texts, livedoor_titles, shared_data
 
+from mikiwame.framework.runner import user_errors_exit
 from mikiwame.framework.tokenization import tokenize_texts
 from mikiwame.plugins.models.tiny import build_vocabulary, japanese_tokenizer
 
@@ -83,4 +84,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors_exit():
+        main()

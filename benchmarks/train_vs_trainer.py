@@ -389,4 +389,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mikiwame.framework.runner import user_errors_exit  # here: the measured imports stay lazy
+
+    with user_errors_exit():
+        main()

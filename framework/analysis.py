@@ -14,25 +14,29 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from accelerate import Accelerator
 
 from .config import RunConfig
 from .errors import ConfigError, MikiwameError
-from .plugins import PluginSet
 from .predict import RunPredictor, inference_accelerator
 from .results import SCHEMA_VERSION, RunResults
 from .task import Example, TaskData
 
+if TYPE_CHECKING:  # plugins.py types its registries with the Analyzer below
+    from .plugins import PluginSet
+
 
 class Analyzer(Protocol):
-    """`analyze` returns JSON-serialisable data (never prints); a reporter renders it. An analyzer that
-    attributes through the model's gradients sets `needs_gradients = True`, so a run whose model has none (a
-    fitted classifier) is told so before anything runs."""
+    """`analyze` returns JSON-serialisable data (never prints); a reporter renders it. Subclass it to inherit
+    the defaults of the optional members."""
 
     name: str
     description: str
+    needs_gradients: bool = False
+    """True for an analyzer that attributes through the model's gradients: a run whose model has none (a
+    fitted classifier) is told so before anything runs (or, live, before it trains)."""
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]: ...
 
@@ -75,19 +79,19 @@ class AnalysisContext:
         return RunPredictor(self.directory, self.plugins, self.accelerator)
 
 
-def check_gradients(plugins: PluginSet, context: AnalysisContext, analyzers: list[Any]) -> None:
+def check_gradients(plugins: PluginSet, context: AnalysisContext, analyzers: list[Analyzer]) -> None:
     """One line, before anything runs, when an analyzer needs gradients the run's model does not have."""
-    if any(getattr(a, "needs_gradients", False) for a in analyzers) and not context.predictor.has_gradients:
+    if any(a.needs_gradients for a in analyzers) and not context.predictor.has_gradients:
         refuse_without_gradients(plugins, analyzers, context.predictor.method)
 
 
-def refuse_without_gradients(plugins: PluginSet, analyzers: list[Any], model: str) -> None:
+def refuse_without_gradients(plugins: PluginSet, analyzers: list[Analyzer], model: str) -> None:
     """For a model without gradients (a fitted classifier, named `model`): one line naming the analyzers that
     need them and those that apply. A live run calls it before it trains, so nothing is fitted in vain."""
-    needing = [a.name for a in analyzers if getattr(a, "needs_gradients", False)]
+    needing = [a.name for a in analyzers if a.needs_gradients]
     if not needing:
         return
-    usable = [e.name for e in plugins.analyzers if not getattr(e.item, "needs_gradients", False)]
+    usable = [e.name for e in plugins.analyzers if not e.item.needs_gradients]
     raise ConfigError(
         f"analyzer {', '.join(needing)} needs gradients, but this run's model ({model}) has none; analyzers "
         f"that apply to it: {', '.join(usable)}"

@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .plugins import PluginSet
 from .predict import RunPredictor
 from .registry import Registry
-from .results import RunResults
+from .results import Reporter, RunResults
 from .rundir import require_finished
 from .unit_edits import delete_unit, insert_unit, usual_place
 
@@ -340,7 +340,7 @@ def progress_bar(total: int) -> Iterator[Callable[[], None]]:
 
 def quiet(plugins: PluginSet) -> PluginSet:
     """The plugins without reporters: the re-runs print nothing (the progress bar is the one live display)."""
-    return dataclasses.replace(plugins, registries={**plugins.registries, "reporters": Registry("reporter")})
+    return dataclasses.replace(plugins, reporters=Registry[Reporter]("reporter", Reporter))
 
 
 def run_countermeasures(

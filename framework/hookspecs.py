@@ -91,7 +91,8 @@ def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | Non
     """Called once per run after the task loaded (and `--train-size` subsampled), before the data checks and
     the model (whose vocabulary may be built from the training texts). Return a new `TaskData` to replace the
     data (augmented training texts, masked entities, ...) or None to leave it. Implementations apply one
-    after another, each seeing the previous one's result."""
+    after another, each seeing the previous one's result, in pluggy's call order (`tryfirst` first, then the
+    last loaded first, `trylast` last); a wrapper is refused (it cannot wrap a chain of calls)."""
 
 
 @hookspec

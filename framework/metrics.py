@@ -34,6 +34,34 @@ def wilson_interval(hits: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def wilson(k: int, n: int) -> dict[str, Any]:
+    """A rate with its 95% Wilson interval, in the shape analyzers save (`k`, `n`, `rate`, `low`, `high`; the
+    figures None for n = 0)."""
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
+    low, high = wilson_interval(k, n)
+    return {"k": k, "n": n, "rate": k / n, "low": low, "high": high}
+
+
+def mean_interval(values: Sequence[float], seed: int) -> dict[str, Any]:
+    """A mean of per-text values with its 95% percentile bootstrap interval (999 resamples, seeded), in the shape
+    analyzers save (`mean`, `low`, `high`, `n`). The evaluation's means are `mean_estimate` (1,000 resamples,
+    an `Estimate`): saved analyses' figures were computed with this one, so the two stay apart."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2 or np.ptp(data) == 0:
+        mean = float(data.mean()) if len(data) else None
+        return {"mean": mean, "low": mean, "high": mean, "n": len(data)}
+    ci = stats.bootstrap((data,), np.mean, n_resamples=999, method="percentile", random_state=seed)
+    return {
+        "mean": float(data.mean()),
+        "low": float(ci.confidence_interval.low),
+        "high": float(ci.confidence_interval.high),
+        "n": len(data),
+    }
+
+
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
     """Exact McNemar: under H0 a discordant text is equally likely to favour either classifier."""
     from scipy import stats

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 import torch
@@ -22,6 +23,9 @@ from .classifier import TextClassifier
 from .config import RunConfig
 from .errors import ModelError
 from .task import TaskData
+
+if TYPE_CHECKING:  # plugins.py types its registries with the ModelSource below
+    from .plugins import PluginSet
 
 # Pre-training data of hub models we describe correctly (from their model cards).
 _V3 = "CC-100 (Japanese) + Japanese Wikipedia (2023-01-02); MeCab/UniDic-lite"
@@ -89,10 +93,16 @@ class LoadedModel:
 
 
 class ModelSource(Protocol):
-    """`loads_any_model = True` marks the one source that loads every `--model` no source is named after."""
+    """Where `--model NAME` comes from: `load` returns a transformer to fine-tune (`LoadedModel`) or a classifier
+    the engine fits (`TextClassifier`). Subclass it to inherit the defaults of the optional members."""
 
     name: str
     description: str
+    loads_any_model: bool = False
+    """True for the one source that loads every `--model` no source is named after (a hub id, a directory)."""
+    load_saved: Callable[[Path], TextClassifier] | None = None
+    """For a source whose `load` returns a `TextClassifier`: `load_saved(model_dir)` reads back what the
+    classifier's `save` wrote (predict.py, analyzers); None for a source of transformers."""
 
     def load(self, config: RunConfig, task: TaskData) -> LoadedModel | TextClassifier: ...
 
@@ -110,17 +120,17 @@ def hub_reachable() -> bool:
     return True
 
 
-def model_source(plugins: Any, model: str) -> ModelSource:
+def model_source(plugins: PluginSet, model: str) -> ModelSource:
     """The source named `model`, else the one that loads any model name."""
     if model in plugins.models:
         return plugins.models.get(model, option="--model")
     for entry in plugins.models:
-        if getattr(entry.item, "loads_any_model", False):
+        if entry.item.loads_any_model:
             return entry.item
     raise ModelError(f"no model source is named {model!r}, and none loads hub ids or directories", where="--model")
 
 
-def load_model(plugins: Any, config: RunConfig, task: TaskData) -> LoadedModel | TextClassifier:
+def load_model(plugins: PluginSet, config: RunConfig, task: TaskData) -> LoadedModel | TextClassifier:
     source = model_source(plugins, config.model)
     try:
         loaded = source.load(config, task)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from transformers import PreTrainedModel
 
 from .config import RunConfig
 from .errors import RunDirectoryError
@@ -20,10 +22,17 @@ METHOD_RECORD = Obj({"method": str, "labels": list[str]}, {"base": str | None})
 
 class PeftMethod(Protocol):
     """`apply` makes the classifier head and the method's own parameters trainable (and nothing else);
-    `save`/`load` round-trip to identical predictions."""
+    `save`/`load` round-trip to identical predictions; `default_lr` is the learning rate without `--lr`.
+    Subclass it to inherit the defaults of the optional members."""
 
     name: str
     family: str
+    trains_every_weight: bool = False
+    """True for a method that trains and saves every weight: its run needs no base model to load, and training
+    it on a random-weight base is not warned about."""
+    merge: Callable[[torch.nn.Module], PreTrainedModel] | None = None
+    """`merge(model)` folds the method's weights into the base and returns a plain transformers model (what
+    `--merge` saves as RUN_DIR/merged/); None for a method that cannot, which `--merge` refuses before training."""
 
     def default_lr(self, pretrained: bool) -> float: ...
 

@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from . import hookspecs
+from .analysis import Analyzer
+from .countermeasure import Countermeasure
+from .errors import PluginError
+from .models import ModelSource
 from .options import CommandLine, add_options, field_types
+from .peft_method import PeftMethod
 from .registry import Registry
+from .results import Reporter
+from .task import Task
 
 BUILT_IN_PACKAGE = "mikiwame.plugins"  # its BUILT_IN names the modules loaded first
 ENTRY_POINT_GROUP = "mikiwame"
@@ -44,24 +52,38 @@ class PluginFailure:
 
 @dataclass
 class PluginSet:
+    """The plugin manager and one registry per kind, each typed with its kind's contract (the checker holds
+    the core's use of a plugin to it; the registry checks every registration against it at run time)."""
+
     pm: pluggy.PluginManager
-    registries: dict[str, Registry[Any]]
+    tasks: Registry[Task]
+    models: Registry[ModelSource]
+    peft_methods: Registry[PeftMethod]
+    analyzers: Registry[Analyzer]
+    reporters: Registry[Reporter]
+    countermeasures: Registry[Countermeasure]
     failures: list[PluginFailure] = field(default_factory=list)
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
-    def __getattr__(self, kind: str) -> Registry[Any]:
-        try:
-            return self.__dict__["registries"][kind]
-        except KeyError:
-            raise AttributeError(kind) from None
+    @property
+    def registries(self) -> dict[str, Registry[Any]]:
+        """kind (as in REGISTRATION_HOOKS) -> its registry."""
+        return {
+            "tasks": self.tasks,
+            "models": self.models,
+            "peft_methods": self.peft_methods,
+            "analyzers": self.analyzers,
+            "reporters": self.reporters,
+            "countermeasures": self.countermeasures,
+        }
 
     def option_classes(self) -> list[tuple[str, type]]:
         """(plugin name, options dataclass) of every plugin that declares typed options."""
         declared: list[tuple[str, type]] = []
-        for impl in self.pm.hook.mikiwame_options.get_hookimpls():
+        for impl in each_plugin(self.pm, "mikiwame_options"):
             options = impl.function()
             if isinstance(options, type):
                 declared.append((impl.plugin_name, options))
@@ -98,6 +120,36 @@ def group_title(cls: type, plugin: str) -> str:
     return doc.splitlines()[0] if doc and not doc.startswith(f"{cls.__name__}(") else plugin
 
 
+def each_plugin(pm: pluggy.PluginManager, hook_name: str) -> list[HookImpl]:
+    """The implementations of a hook whose answer belongs to the plugin that gives it (a registration hook's
+    things, `mikiwame_options`' dataclass), for the caller to call one plugin at a time in the order plugins
+    were loaded, recording each answer under its plugin's name. Order means nothing there and no wrapper can
+    wrap a per-plugin answer, so `tryfirst`, `trylast` and wrappers on these hooks are refused."""
+    impls: list[HookImpl] = getattr(pm.hook, hook_name).get_hookimpls()
+    _refuse_marks(impls, hook_name, ("tryfirst", "trylast", "hookwrapper", "wrapper"), "is called once per plugin")
+    return impls
+
+
+def chained(pm: pluggy.PluginManager, hook_name: str) -> list[HookImpl]:
+    """The implementations of a hook whose calls form a chain, each seeing the previous one's answer
+    (`mikiwame_transform_data`), in pluggy's call order: `tryfirst` ones first, then the last loaded first,
+    `trylast` ones last. A wrapper cannot wrap a chain of calls, so it is refused."""
+    impls: list[HookImpl] = getattr(pm.hook, hook_name).get_hookimpls()
+    _refuse_marks(impls, hook_name, ("hookwrapper", "wrapper"), "chains its implementations")
+    return impls[::-1]  # pluggy keeps them in the reverse of its call order
+
+
+def _refuse_marks(impls: list[HookImpl], hook_name: str, refused: tuple[str, ...], why: str) -> None:
+    for impl in impls:
+        marks = [m for m in refused if getattr(impl, m)]
+        if marks:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} marks its {hook_name} {' and '.join(marks)}, which that hook cannot "
+                f"honour: it {why}",
+                fix=f"drop {' and '.join(marks)} from that @hookimpl",
+            )
+
+
 def _short_name(module_path: str) -> str:
     return module_path.rsplit(".", 1)[-1]
 
@@ -132,10 +184,17 @@ def build_plugin_set(extra: Iterable[tuple[str, Any]] = ()) -> PluginSet:
         except Exception as err:  # a third-party plugin may fail in any way; the others must still load
             last = traceback.extract_tb(err.__traceback__)[-1]
             failures.append(PluginFailure(name, f"{type(err).__name__}: {err} ({last.filename}:{last.lineno})"))
-    registries: dict[str, Registry[Any]] = {}
-    for kind, hook_name in REGISTRATION_HOOKS.items():
-        registry: Registry[Any] = Registry(kind.replace("_", " ").rstrip("s"))
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    plugin_set = PluginSet(
+        pm,
+        tasks=Registry[Task]("task", Task),
+        models=Registry[ModelSource]("model", ModelSource),
+        peft_methods=Registry[PeftMethod]("peft method", PeftMethod),
+        analyzers=Registry[Analyzer]("analyzer", Analyzer),
+        reporters=Registry[Reporter]("reporter", Reporter),
+        countermeasures=Registry[Countermeasure]("countermeasure", Countermeasure),
+        failures=failures,
+    )
+    for kind, registry in plugin_set.registries.items():
+        for impl in each_plugin(pm, REGISTRATION_HOOKS[kind]):
             impl.function(register=registry.registrar(impl.plugin_name, lambda item: item.name))
-        registries[kind] = registry
-    return PluginSet(pm, registries, failures)
+    return plugin_set

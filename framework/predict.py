@@ -14,6 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,10 +28,12 @@ from .engine import length_grouped_loader, make_accelerator, predict_batches
 from .errors import ConfigError, RunDirectoryError
 from .models import quiet_transformers
 from .peft_method import read_method_file, resolve_base
-from .plugins import PluginSet
 from .precision import hold_frozen_linears_in
 from .rundir import require_finished
 from .tokenization import MECAB_DICTIONARIES, tokenize_truncated
+
+if TYPE_CHECKING:  # plugins.py imports the contracts, which import this module
+    from .plugins import PluginSet
 
 CLASSIFIER_PREFIX = "classifier:"
 
@@ -99,6 +102,11 @@ class RunPredictor:
         self.accelerator = accelerator
         if self.method.startswith(CLASSIFIER_PREFIX):
             source = plugins.models.get(self.method.removeprefix(CLASSIFIER_PREFIX))
+            if source.load_saved is None:
+                raise RunDirectoryError(
+                    f"{model_dir / 'peft.json'} names model source {source.name!r}, which cannot load a saved model",
+                    fix="re-predict with the plugin version that saved the run",
+                )
             self.classifier = source.load_saved(model_dir)
             return
         self.accelerator = accelerator or inference_accelerator(self.config, device, mixed_precision)

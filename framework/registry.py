@@ -1,7 +1,8 @@
 """Named registries filled by plugins through the `register_*` hooks.
 
-The core validates every registration here, so a clash or a typo is reported with both plugin names or a
-near-miss suggestion instead of one plugin silently shadowing another.
+The core validates every registration here: the object against its kind's contract (framework/contracts.py),
+its name against the others, so a wrong member, a clash or a typo is reported with the plugin's name (both
+names, a near-miss suggestion) instead of failing mid-run or one plugin silently shadowing another.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .contracts import check_contract
 from .errors import ConfigError, PluginError
 
 T = TypeVar("T")
@@ -24,10 +26,12 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Things of one kind (tasks, models, ...) by name, each remembering which plugin added it."""
+    """Things of one kind (tasks, models, ...) by name, each remembering which plugin added it; `contract` is
+    the kind's Protocol every added thing is checked against."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, contract: type | None = None) -> None:
         self.kind = kind
+        self.contract = contract
         self._entries: dict[str, Entry[T]] = {}
 
     def add(self, name: str, item: T, plugin: str) -> None:
@@ -42,8 +46,15 @@ class Registry(Generic[T]):
         self._entries[name] = Entry(name, item, plugin)
 
     def registrar(self, plugin: str, name_of: Callable[[T], str]) -> Callable[[T], None]:
-        """The `register` callback handed to one plugin's hook implementation."""
-        return lambda item: self.add(name_of(item), item, plugin)
+        """The `register` callback handed to one plugin's hook implementation: the contract is checked before
+        the name is read."""
+
+        def register(item: T) -> None:
+            if self.contract is not None:
+                check_contract(item, self.contract, self.kind, plugin)
+            self.add(name_of(item), item, plugin)
+
+        return register
 
     def get(self, name: str, *, option: str | None = None) -> T:
         try:

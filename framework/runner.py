@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,8 +33,8 @@ from .errors import ConfigError, MikiwameError
 from .findings import default_lang
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model, quiet_transformers
-from .peft_method import write_method_file
-from .plugins import PluginSet, build_plugin_set
+from .peft_method import PeftMethod, write_method_file
+from .plugins import PluginSet, build_plugin_set, chained
 from .results import RunResults
 from .rundir import RunDirectory
 from .splits import subsample_train
@@ -71,7 +71,7 @@ class Run:
         return self.accelerator.is_main_process
 
 
-def resolve_peft(config: RunConfig, loaded: LoadedModel, plugins: PluginSet, notices: list[Notice]) -> Any:
+def resolve_peft(config: RunConfig, loaded: LoadedModel, plugins: PluginSet, notices: list[Notice]) -> PeftMethod:
     """`auto` is what the model's source suggests (e.g. LoRA on a pre-trained base, full fine-tuning on random
     weights, where LoRA learns little); a method that freezes a random base is warned about."""
     name = config.peft
@@ -86,7 +86,7 @@ def resolve_peft(config: RunConfig, loaded: LoadedModel, plugins: PluginSet, not
         if loaded.auto_peft_reason:
             notices.append(Notice("info", loaded.auto_peft_reason))
     method = plugins.peft_methods.get(name, option="--peft")
-    if not loaded.pretrained and not getattr(method, "trains_every_weight", False) and config.peft != "auto":
+    if not loaded.pretrained and not method.trains_every_weight and config.peft != "auto":
         notices.append(
             Notice(
                 "warning",
@@ -141,10 +141,10 @@ def reporters_listening(plugins: PluginSet) -> Iterator[None]:
 
 
 def transform_data(plugins: PluginSet, config: RunConfig, data: TaskData) -> TaskData:
-    """Plugins' data steps (`mikiwame_transform_data`), chained in registration order (pluggy lists hook
-    implementations in that order, and would call them in the reverse)."""
-    for impl in plugins.hook.mikiwame_transform_data.get_hookimpls():
-        data = impl.function(config=config, data=data) or data
+    """Plugins' data steps (`mikiwame_transform_data`), each applied to the previous one's result, in pluggy's
+    call order (framework/plugins.py `chained`)."""
+    for impl in chained(plugins.pm, "mikiwame_transform_data"):
+        data = cast(TaskData | None, impl.function(config=config, data=data)) or data
     return data
 
 
@@ -178,7 +178,7 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
         save_findings(plugins, results)
         sections = collect_sections(plugins, results, config.lang)
         for entry in plugins.reporters:
-            if getattr(entry.item, "live", False):
+            if entry.item.live:
                 entry.item.render(results, sections)
     return final
 
@@ -274,7 +274,7 @@ def _fit_classifier(run_: Run, classifier: TextClassifier) -> Outcome:
 def _fine_tune(run_: Run, loaded: LoadedModel) -> Outcome:
     config, acc = run_.config, run_.accelerator
     method = resolve_peft(config, loaded, run_.plugins, run_.notices)
-    if config.merge and not hasattr(method, "merge"):
+    if config.merge and method.merge is None:
         raise ConfigError(f"--merge needs a method that merges into the base; {method.name!r} does not")
     _check_max_length(config.max_length, loaded)
     resume = _resume_point(run_)
@@ -340,12 +340,12 @@ def _resume_point(run_: Run) -> Path | None:
     return resume
 
 
-def _keep_base(run_: Run, loaded: LoadedModel, method: Any) -> str | None:
+def _keep_base(run_: Run, loaded: LoadedModel, method: PeftMethod) -> str | None:
     """A run is self-contained (docs/reliability.md): a base that is not a hub model is saved in the run when
     the method needs it to load; a method that saves every weight names no local base. Returns what
     model/peft.json names as the base."""
     base_ref = loaded.hub_id
-    if base_ref is None and not getattr(method, "trains_every_weight", False):
+    if base_ref is None and not method.trains_every_weight:
         base_ref = "base_model"
         if run_.is_main_process:
             loaded.model.save_pretrained(run_.directory.path / "base_model")
@@ -378,7 +378,7 @@ def _start_trackers(run_: Run) -> None:
         acc.init_trackers("mikiwame", config=scalars)
 
 
-def _save_model(run_: Run, trained: torch.nn.Module, method: Any, tokenizer: Any, base_ref: str | None) -> None:
+def _save_model(run_: Run, trained: torch.nn.Module, method: PeftMethod, tokenizer: Any, base_ref: str | None) -> None:
     """model/ (the method's own files, the tokenizer, peft.json) and, with --merge, merged/."""
     directory, data = run_.directory, run_.task_data
     model_dir = directory.path / "model"
@@ -386,7 +386,7 @@ def _save_model(run_: Run, trained: torch.nn.Module, method: Any, tokenizer: Any
     run_.model_info["saved_bytes"] = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
     tokenizer.save_pretrained(model_dir)
     write_method_file(model_dir, method.name, base_ref, data.labels)
-    if run_.config.merge:
+    if run_.config.merge and method.merge is not None:
         method.merge(trained).save_pretrained(directory.path / "merged")
         tokenizer.save_pretrained(directory.path / "merged")
 

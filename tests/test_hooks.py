@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from mikiwame.framework import hookimpl
+from mikiwame.framework.analysis import Analyzer
 from mikiwame.framework.config import RunConfig
-from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.errors import PluginError
+from mikiwame.framework.plugins import build_plugin_set, chained
 from mikiwame.framework.recipe import parse_config
 from mikiwame.framework.results import ReportSection
 from mikiwame.framework.runner import run, transform_data
@@ -32,7 +36,7 @@ class ListTask:
         return TaskData(self.name, examples, "a list")
 
 
-class CountingAnalyzer:
+class CountingAnalyzer(Analyzer):
     name = "count"
     description = "counts predictions per split"
 
@@ -146,8 +150,44 @@ class Suffixer:
         return replace(data, examples=[replace(e, text=e.text + self.mark) for e in data.examples])
 
 
-def test_data_transforms_apply_in_registration_order():
-    plugins = build_plugin_set(extra=[("first", Suffixer("1")), ("second", Suffixer("2")), ("third", Suffixer("3"))])
+class FirstSuffixer(Suffixer):
+    @hookimpl(tryfirst=True)
+    def mikiwame_transform_data(self, config, data):
+        return super().mikiwame_transform_data(config, data)
+
+
+class LastSuffixer(Suffixer):
+    @hookimpl(trylast=True)
+    def mikiwame_transform_data(self, config, data):
+        return super().mikiwame_transform_data(config, data)
+
+
+class WrappingSuffixer:
+    @hookimpl(wrapper=True)
+    def mikiwame_transform_data(self, config, data):
+        return (yield)
+
+
+def test_data_transforms_chain_in_pluggys_call_order():
+    """Each step sees the previous one's texts; pluggy's order: tryfirst, then the last loaded first, trylast."""
+    steps = [("a", LastSuffixer("a")), ("b", Suffixer("b")), ("c", FirstSuffixer("c")), ("d", Suffixer("d"))]
+    plugins = build_plugin_set(extra=steps)
     data = ListTask().load(RunConfig())
     transformed = transform_data(plugins, RunConfig(), data)
-    assert [e.text for e in transformed.examples] == [e.text + "123" for e in data.examples]
+    assert [e.text for e in transformed.examples] == [e.text + "cdba" for e in data.examples]
+    unmarked = build_plugin_set(extra=[("first", Suffixer("1")), ("second", Suffixer("2"))])
+    assert transform_data(unmarked, RunConfig(), data).examples[0].text == data.examples[0].text + "21"
+
+
+def test_the_built_in_data_steps_keep_their_order():
+    """Label names first, then the task's entity step, then the cures (over-sampling last)."""
+    order = [impl.plugin_name for impl in chained(build_plugin_set().pm, "mikiwame_transform_data")]
+    assert order == ["labels", "entities", "shortcut_cures", "imbalance_cures"]
+
+
+def test_a_wrapper_on_the_data_chain_is_refused_with_one_message():
+    plugins = build_plugin_set(extra=[("wrapping", WrappingSuffixer()), ("plain", Suffixer("1"))])
+    with pytest.raises(
+        PluginError, match=r"(?s)plugin .wrapping. marks its mikiwame_transform_data wrapper.*Fix: drop"
+    ):
+        transform_data(plugins, RunConfig(), ListTask().load(RunConfig()))

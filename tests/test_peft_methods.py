@@ -29,7 +29,7 @@ from transformers import (
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import PeftError
-from mikiwame.framework.models import LoadedModel
+from mikiwame.framework.models import LoadedModel, ModelSource
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import RunResults
@@ -72,7 +72,7 @@ class PlantedTask:
         return TaskData(self.name, planted_examples(), "planted")
 
 
-class PlantedBase:
+class PlantedBase(ModelSource):
     """The masked-LM pre-trained base as a model source; keeps the model it handed out, so a test can look
     at the very weights the run trained."""
 

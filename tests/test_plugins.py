@@ -11,7 +11,9 @@ import pytest
 
 import mikiwame.plugins as built_in
 from mikiwame.framework import hookimpl, hookspecs, plugins
+from mikiwame.framework.analysis import Analyzer
 from mikiwame.framework.errors import ConfigError, PluginError
+from mikiwame.framework.peft_method import PeftMethod
 from mikiwame.framework.plugins import build_plugin_set
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,3 +87,102 @@ def test_every_hookspec_is_documented_and_exercised_by_a_test():
     untested = [n for n in names if n not in tests]
     assert undocumented == []
     assert untested == []
+
+
+class _Registers:
+    """An outside plugin that registers one PEFT method and one analyzer, as given."""
+
+    def __init__(self, method: object = None, analyzer: object = None) -> None:
+        self.method, self.analyzer = method, analyzer
+
+    @hookimpl
+    def mikiwame_register_peft_methods(self, register):
+        if self.method is not None:
+            register(self.method)
+
+    @hookimpl
+    def mikiwame_register_analyzers(self, register):
+        if self.analyzer is not None:
+            register(self.analyzer)
+
+
+class _Method(PeftMethod):
+    """A PEFT method that inherits the optional members' defaults."""
+
+    name, family = "outside-method", "test"
+
+    def default_lr(self, pretrained):
+        return 1e-3
+
+    def apply(self, model, config):
+        return model
+
+    def save(self, model, directory):
+        pass
+
+    def load(self, directory, base, labels):
+        return None
+
+
+class _UndeclaredMethod:
+    """The same method written to the Protocol's shape, without the optional members."""
+
+    name, family = "undeclared", "test"
+    default_lr, apply, save, load = _Method.default_lr, _Method.apply, _Method.save, _Method.load
+
+
+class _WrongApply(_Method):
+    name = "wrong-apply"
+
+    def apply(self, model):
+        return model
+
+
+class _StringFlag(Analyzer):
+    name, description, needs_gradients = "string-flag", "a flag given as text", "yes"
+
+    def analyze(self, context):
+        return {}
+
+
+def test_an_outside_plugin_that_subclasses_the_contract_gets_its_defaults():
+    ps = build_plugin_set(extra=[("mine", _Registers(_Method()))])
+    method = ps.peft_methods.get("outside-method")
+    assert method.trains_every_weight is False and method.merge is None
+    assert ps.peft_methods.get("lora").merge is not None and ps.peft_methods.get("full").trains_every_weight
+
+
+@pytest.mark.parametrize(
+    ("registered", "message"),
+    [
+        (
+            _Registers(method=_UndeclaredMethod()),
+            r"plugin 'mine' registered peft method 'undeclared', whose `trains_every_weight` is missing\n"
+            r"Fix: subclass framework\.peft_method\.PeftMethod to inherit `trains_every_weight = False`, or declare it",
+        ),
+        (
+            _Registers(method=_WrongApply()),
+            r"plugin 'mine' registered peft method 'wrong-apply', whose `apply` cannot take its 2 argument\(s\): "
+            r"it is apply\(model\)\nFix: declare `apply` on _WrongApply",
+        ),
+        (
+            _Registers(analyzer=_StringFlag()),
+            r"plugin 'mine' registered analyzer 'string-flag', whose `needs_gradients` is 'yes', not a bool",
+        ),
+    ],
+    ids=["optional-member-missing", "method-cannot-take-its-arguments", "value-of-the-wrong-type"],
+)
+def test_a_registration_that_breaks_its_contract_names_the_plugin_the_member_and_the_fix(registered, message):
+    with pytest.raises(PluginError, match=message):
+        build_plugin_set(extra=[("mine", registered)])
+
+
+class _OrderedRegistrar(_TaskRegistrar):
+    @hookimpl(tryfirst=True)
+    def mikiwame_register_tasks(self, register):
+        register(self.task)
+
+
+def test_an_order_mark_on_a_registration_hook_is_refused():
+    with pytest.raises(PluginError, match=r"plugin 'ordered' marks its mikiwame_register_tasks tryfirst"):
+        build_plugin_set(extra=[("ordered", _OrderedRegistrar("ordered-task"))])

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.metrics import bootstrap_estimate
 from mikiwame.framework.results import ReportSection, RunResults
@@ -113,7 +113,7 @@ def save_plot(summary: dict[str, Any], split: str, path: Path) -> None:
     plots.save_figure(fig, path)
 
 
-class CalibrationAnalyzer:
+class CalibrationAnalyzer(Analyzer):
     name = NAME
     description = "reliability diagram, expected calibration error, confidence of hits vs errors"
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.compare import ComparedRun, compare_runs, config_differences
 from mikiwame.framework.compare_report import comparison_table as paired_table
 from mikiwame.framework.compare_report import differences_table
@@ -132,7 +132,7 @@ def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
     plots.save_figure(fig, path)
 
 
-class CurvesAnalyzer:
+class CurvesAnalyzer(Analyzer):
     name = NAME
     description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,23 +27,16 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
+from mikiwame.framework.entities import EntityLists, choose_substitutes, load_entity_lists, swap
+from mikiwame.framework.figures import with_interval
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words
+from mikiwame.framework.metrics import mean_interval, wilson
 from mikiwame.framework.options import option, read_options
-from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.entity_bias_findings import entity_bias_findings
-from mikiwame.plugins.analyzers.occlusion import mean_interval, wilson
-from mikiwame.plugins.analyzers.shortcuts_report import _interval
-from mikiwame.plugins.tasks.entities import (
-    EntityLists,
-    EntityOptions,
-    MaskedInputs,
-    choose_substitutes,
-    load_entity_lists,
-    swap,
-)
+from mikiwame.plugins.tasks.entities import EntityOptions  # the run's entity options: whose lists, which mitigation
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence
@@ -250,7 +242,7 @@ def _templates(predict: CachedPredictor, labels: list[str], entities: list[str])
     }
 
 
-class EntityBiasAnalyzer:
+class EntityBiasAnalyzer(Analyzer):
     name = NAME
     description = "entity-swap probes: flip rate, |Δp|, per-entity gaps, identity and non-entity controls"
 
@@ -297,9 +289,9 @@ def rate_rows(result: dict[str, Any]) -> list[list[str]]:
             [
                 title,
                 str(row["n"]),
-                _interval(row["flip_rate"]),
-                _interval(row["mean_abs_delta"], "{:.3f}"),
-                _interval(row["invariance_failure_rate"]),
+                with_interval(row["flip_rate"]),
+                with_interval(row["mean_abs_delta"], "{:.3f}"),
+                with_interval(row["invariance_failure_rate"]),
                 f"{row['unk_share']:.0%}",
             ]
         )
@@ -312,7 +304,7 @@ def entity_rows(result: dict[str, Any]) -> list[list[str]]:
             row["entity"],
             row["group"],
             str(row["swaps"]),
-            _interval(row["flip_rate"]),
+            with_interval(row["flip_rate"]),
             row["pushes"],
             f"{row['gap'][row['pushes']]:+.3f}",
         ]
@@ -403,56 +395,6 @@ def mikiwame_options():
 @hookimpl
 def mikiwame_register_analyzers(register):
     register(EntityBiasAnalyzer())
-
-
-def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str | None = None) -> dict[str, Any]:
-    """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
-    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
-    run gets them masked exactly as its training texts were."""
-    lists = load_entity_lists(entities_file)
-    reference = RunResults.load(next(iter(runs.values())))
-    texts = [p["text"] for p in reference.predictions() if p["split"] in ("validation", "test")]
-    rows = {}
-    for name, directory in runs.items():
-        results = RunResults.load(directory)
-        predictor: Any = RunPredictor(directory, plugins)
-        options = results.config.get("options", {})
-        if options.get("mask_entities"):
-            predictor = MaskedInputs(predictor, lists)
-        bias = measure_entity_bias(predictor, texts, lists, seed=int(results.config.get("seed", 0)))
-        split = "test" if "test" in results.metrics["after"] else next(iter(results.metrics["after"]))
-        rows[name] = {
-            "run": str(directory),
-            "augment": options.get("augment") or "none",
-            "mask_entities": bool(options.get("mask_entities")),
-            "accuracy": results.metrics["after"][split]["accuracy"],
-            "accuracy_split": split,
-            "swaps": bias["swaps"],
-            "identity_control": bias["identity_control"],
-            "non_entity_baseline": bias["non_entity_baseline"],
-        }
-    return {"schema_version": 1, "n_texts": len(texts), "runs": rows}
-
-
-def comparison_table(comparison: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"Entity bias and accuracy before/after mitigation ({comparison['n_texts']} evaluation texts)",
-        title_justify="left",
-        caption="swap figures on the first run's original texts; 95% intervals (Wilson / bootstrap)",
-    )
-    for column in ("run", "accuracy [95%]", "swap flip rate [95%]", "mean |Δp| [95%]", "non-entity baseline flips"):
-        table.add_column(column, justify="left" if column == "run" else "right")
-    for name, row in comparison["runs"].items():
-        acc = row["accuracy"]
-        swaps, baseline = row["swaps"], row["non_entity_baseline"]
-        table.add_row(
-            inert.text(name),
-            f"{acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (n={acc['n']})",
-            _interval(swaps["flip_rate"]) + f" (n={swaps['n']})" if swaps else "–",
-            _interval(swaps["mean_abs_delta"], "{:.3f}") if swaps else "–",
-            _interval(baseline["flip_rate"]) if baseline else "–",
-        )
-    return table
 
 
 @hookimpl

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import has_latin_acronym, words
 from mikiwame.framework.metrics import accuracy_estimate
@@ -236,7 +236,7 @@ def learning_dynamics(context: AnalysisContext, train_rows: list[dict[str, Any]]
     }
 
 
-class ErrorAnalyzer:
+class ErrorAnalyzer(Analyzer):
     name = NAME
     description = "misclassified examples by confusion pair, accuracy slices, confident errors, hard training examples"
 

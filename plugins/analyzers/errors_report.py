@@ -11,8 +11,8 @@ from rich.table import Table
 
 from mikiwame.framework import html as h
 from mikiwame.framework import inert
+from mikiwame.framework.figures import with_interval
 from mikiwame.framework.results import ReportSection
-from mikiwame.plugins.reporters.run_report import estimate
 
 SHOWN = 10
 
@@ -80,7 +80,7 @@ def slice_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
             s["feature"] if i == 0 or features[i - 1] != s["feature"] else "",
             s["value"],
             str(s["accuracy"]["n"]),
-            estimate(s["accuracy"]),
+            with_interval(s["accuracy"], "{:.3f}"),
         ]
         for i, s in enumerate(rows)
     ]

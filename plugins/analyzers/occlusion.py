@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mikiwame.framework.japanese import Span
-from mikiwame.framework.metrics import wilson_interval
+from mikiwame.framework.metrics import mean_interval, wilson
 from mikiwame.plugins.analyzers.shortcut_units import (
     MIN_PURITY,
     TextUnits,
@@ -34,31 +34,6 @@ MIN_SUPPORT = 10  # held-out texts predicted as the label that contain the unit
 MIN_FLIP_RATE = 0.5  # share of those texts whose prediction flips when the unit is deleted
 
 Pair = tuple[str, str]  # (unit key, predicted label)
-
-
-def wilson(k: int, n: int) -> dict[str, Any]:
-    """A rate with its 95% Wilson interval."""
-    if n == 0:
-        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
-    low, high = wilson_interval(k, n)
-    return {"k": k, "n": n, "rate": k / n, "low": low, "high": high}
-
-
-def mean_interval(values: Sequence[float], seed: int) -> dict[str, Any]:
-    """A mean with its 95% percentile bootstrap interval (999 resamples)."""
-    from scipy import stats  # here: scipy costs every command's start-up, and most never need an interval
-
-    data = np.asarray(values, dtype=float)
-    if len(data) < 2 or np.ptp(data) == 0:
-        mean = float(data.mean()) if len(data) else None
-        return {"mean": mean, "low": mean, "high": mean, "n": len(data)}
-    ci = stats.bootstrap((data,), np.mean, n_resamples=999, method="percentile", random_state=seed)
-    return {
-        "mean": float(data.mean()),
-        "low": float(ci.confidence_interval.low),
-        "high": float(ci.confidence_interval.high),
-        "n": len(data),
-    }
 
 
 def delete_spans(text: str, spans: Sequence[Span]) -> str:

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, TextAttribution
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words, unit_spans
+from mikiwame.framework.metrics import mean_interval
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.occlusion import (
@@ -43,7 +44,6 @@ from mikiwame.plugins.analyzers.occlusion import (
     TrainingUnits,
     delete_spans,
     fold,
-    mean_interval,
     occlusion_oracle,
     relied_on,
 )
@@ -406,7 +406,7 @@ def _aopc(
     } | {"k": AOPC_K}
 
 
-class ShortcutsAnalyzer:
+class ShortcutsAnalyzer(Analyzer):
     name = NAME
     needs_gradients = True
     description = "Captum attributions summed into words, label purity and deletion flips: flags shortcut words"

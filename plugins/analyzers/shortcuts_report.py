@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mikiwame.framework import html as h
+from mikiwame.framework.figures import with_interval
 
 
 def highlighted(example: dict[str, Any]) -> Text:
@@ -17,13 +18,6 @@ def highlighted(example: dict[str, Any]) -> Text:
     for start, end in example["spans"]:
         text.stylize("bold reverse red", start, end)
     return text
-
-
-def _interval(estimate: dict[str, Any], fmt: str = "{:.2f}") -> str:
-    if estimate.get("mean", estimate.get("rate")) is None:
-        return "–"
-    value = estimate.get("mean", estimate.get("rate"))
-    return f"{fmt.format(value)} [{fmt.format(estimate['low'])}, {fmt.format(estimate['high'])}]"
 
 
 CANDIDATE_COLUMNS = (
@@ -61,8 +55,8 @@ def _candidate_cells(c: dict[str, Any]) -> list[str]:
     return [
         c["label"],
         str(c["support"]),
-        _interval(c["attribution_share"]) if c.get("attribution_share") else "–",
-        f"{flip['k']}/{flip['n']} " + _interval(flip),
+        with_interval(c["attribution_share"]) if c.get("attribution_share") else "–",
+        f"{flip['k']}/{flip['n']} " + with_interval(flip),
         f"{c['deletion_probability_drop']['mean']:.2f}" if c["deletion_probability_drop"]["n"] else "–",
         f"{c['train_purity']:.2f} ({c['train_count']})",
         _format_evidence(c),
@@ -104,8 +98,8 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
     aopc = result["comprehensiveness"]
     if aopc and aopc["top"]["n"]:
         lines.append(
-            f"comprehensiveness AOPC (top 1..{aopc['k']} words deleted): {_interval(aopc['top'])}; "
-            f"random words deleted (control): {_interval(aopc['random'])}; n={aopc['top']['n']} texts"
+            f"comprehensiveness AOPC (top 1..{aopc['k']} words deleted): {with_interval(aopc['top'])}; "
+            f"random words deleted (control): {with_interval(aopc['random'])}; n={aopc['top']['n']} texts"
         )
     if result["convergence"]:
         c = result["convergence"]

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
-from mikiwame.framework.analysis import AnalysisContext
+from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import noun_spans, words
 from mikiwame.framework.options import option, read_options
@@ -143,7 +143,7 @@ def save_heatmap(result: dict[str, Any], path: Path) -> str | None:
     return font
 
 
-class TokenStatsAnalyzer:
+class TokenStatsAnalyzer(Analyzer):
     name = NAME
     description = "word–label statistics on MeCab words and noun spans: z against the prior, BH-corrected"
 

@@ -31,7 +31,7 @@ def mikiwame_options():
     return ResampleOptions
 
 
-@hookimpl
+@hookimpl(trylast=True)  # after the task's steps and the shortcut cure: it repeats the texts they made
 def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
     """Random over-sampling, seeded: each smaller label's texts repeated in a shuffled order (every text once
     before any twice) until the label has as many as the largest."""

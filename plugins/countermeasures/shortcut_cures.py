@@ -73,7 +73,7 @@ def edit_training_texts(data: TaskData, unit: str, replacement: str) -> TaskData
     return TaskData(data.name, examples, data.source, data.labels)
 
 
-@hookimpl
+@hookimpl(trylast=True)  # a cure edits the texts as the task's own steps (entity masking) left them
 def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
     options = read_options(ShortcutCureOptions, config.options)
     if options.shortcut_cure == "none":

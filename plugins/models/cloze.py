@@ -22,7 +22,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
-from mikiwame.framework.models import LoadedModel, describe_model
+from mikiwame.framework.models import LoadedModel, ModelSource, describe_model
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults, read_json_object
 from mikiwame.framework.task import TaskData
@@ -242,7 +242,7 @@ def _comparison_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-class ClozeSource:
+class ClozeSource(ModelSource):
     name = "cloze"
     description = "zero-shot cloze prompts on a masked LM (--cloze-lm), every template compared, calibrated"
 

@@ -23,7 +23,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
-from mikiwame.framework.models import LoadedModel, describe_model
+from mikiwame.framework.models import LoadedModel, ModelSource, describe_model
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import read_json_object
 from mikiwame.framework.tables import read_text_file
@@ -270,7 +270,7 @@ def icl_grid(
     return cells
 
 
-class IclSource:
+class IclSource(ModelSource):
     name = "icl"
     description = "in-context learning on a causal LM (--icl-lm): k demonstrations, label by log-likelihood"
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError, ModelError
-from mikiwame.framework.models import LoadedModel, describe_model, hub_reachable, quiet_transformers
+from mikiwame.framework.models import LoadedModel, ModelSource, describe_model, hub_reachable, quiet_transformers
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.peft_method import read_method_file
 from mikiwame.framework.results import ReportSection, RunResults, read_json_object
@@ -181,7 +181,7 @@ class PipelineClassifier:
         return info
 
 
-class PipelineSource:
+class PipelineSource(ModelSource):
     name = "pipeline"
     description = "an already fine-tuned classifier via transformers.pipeline, labels mapped (--label-map)"
 

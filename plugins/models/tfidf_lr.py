@@ -15,6 +15,7 @@ from safetensors.numpy import load_file, save_file
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
+from mikiwame.framework.models import ModelSource
 from mikiwame.framework.runfiles import Between, Obj, read_json
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tiny import mecab_words
@@ -140,7 +141,7 @@ class TfidfLogisticRegression:
         }
 
 
-class TfidfLrSource:
+class TfidfLrSource(ModelSource):
     name = NAME
     description = "TF-IDF over MeCab words + logistic regression (scikit-learn): the floor to beat"
 

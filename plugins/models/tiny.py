@@ -25,7 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ConfigError
-from mikiwame.framework.models import LoadedModel
+from mikiwame.framework.models import LoadedModel, ModelSource
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 
@@ -166,7 +166,7 @@ AUTO_PEFT_REASON = (
 )
 
 
-class TinySource:
+class TinySource(ModelSource):
     name = "tiny"
     description = "small random-weight BERT with a MeCab+WordPiece vocabulary built from the training texts"
 

@@ -9,13 +9,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
-from mikiwame.framework.models import LoadedModel, ModelUnavailable, hub_reachable, quiet_transformers
+from mikiwame.framework.models import LoadedModel, ModelSource, ModelUnavailable, hub_reachable, quiet_transformers
 from mikiwame.framework.task import TaskData
 
 OFFLINE_FALLBACK = "tiny"
 
 
-class TransformersSource:
+class TransformersSource(ModelSource):
     name = "transformers"
     description = "any hub id or local model directory, loaded with AutoModelForSequenceClassification"
     loads_any_model = True

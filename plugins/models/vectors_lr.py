@@ -21,6 +21,7 @@ import numpy as np
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.errors import ModelError
+from mikiwame.framework.models import ModelSource
 from mikiwame.framework.runfiles import Between, Obj, read_json
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.tfidf_lr import MecabWords, word_tfidf
@@ -230,7 +231,7 @@ class VectorsLogisticRegression:
         }
 
 
-class VectorsLrSource:
+class VectorsLrSource(ModelSource):
     name = NAME
     description = "[TF-IDF, mean word vector (ja-ginza)] + logistic regression: the floor that knows words"
 

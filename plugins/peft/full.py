@@ -10,9 +10,10 @@ from transformers import AutoModelForSequenceClassification
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
+from mikiwame.framework.peft_method import PeftMethod
 
 
-class FullFineTuning:
+class FullFineTuning(PeftMethod):
     name = "full"
     family = "baseline"
     trains_every_weight = True  # saves every weight: the run needs no base to load, and random weights are fine

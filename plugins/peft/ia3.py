@@ -9,6 +9,7 @@ from peft.utils import (
     TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING,
     TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
 )
+from transformers import PreTrainedModel
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -42,7 +43,7 @@ class IA3(PeftLibraryMethod):
         ia3 = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(feedforward))
         return get_peft_model(model, ia3)
 
-    def merge(self, model: torch.nn.Module) -> torch.nn.Module:
+    def merge(self, model: torch.nn.Module) -> PreTrainedModel:
         return model.merge_and_unload()
 
 

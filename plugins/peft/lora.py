@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
+from transformers import PreTrainedModel
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig, check_probability
@@ -116,7 +117,7 @@ class LoRA(PeftLibraryMethod):
         )
         return get_peft_model(model, lora)
 
-    def merge(self, model: torch.nn.Module) -> torch.nn.Module:
+    def merge(self, model: torch.nn.Module) -> PreTrainedModel:
         return model.merge_and_unload()
 
 

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 from mikiwame.framework.errors import PeftError
+from mikiwame.framework.peft_method import PeftMethod
 from mikiwame.framework.runfiles import read_json
 
 TRAINED_WEIGHTS = "trained_weights.safetensors"
@@ -37,7 +38,7 @@ def load_base_classifier(base: str | None, labels: list[str]) -> torch.nn.Module
     )
 
 
-class PeftLibraryMethod:
+class PeftLibraryMethod(PeftMethod):
     """Save and load for methods built with `peft.get_peft_model`: the adapter and the classifier head
     (PEFT's `modules_to_save` for SEQ_CLS) go to adapter_model.safetensors, the base stays where it is."""
 
@@ -101,7 +102,7 @@ def load_trained_part(model: torch.nn.Module, directory: Path) -> torch.nn.Modul
     return model
 
 
-class TrainedPartMethod:
+class TrainedPartMethod(PeftMethod):
     """Save and load for methods that train part of the model in place (bias terms, the head) or insert small
     modules of their own: `record` says how to rebuild the structure, `rebuild` re-applies it to a fresh base."""
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
+from mikiwame.framework.figures import with_interval
 from mikiwame.framework.results import ReportSection, RunResults
 
 MODEL_ROWS = (
@@ -65,12 +66,6 @@ def model_html(info: dict[str, Any]) -> str:
     return h.join([h.key_value_table(rows), *notes])
 
 
-def estimate(e: dict[str, Any], digits: int = 3) -> str:
-    if e["low"] == e["high"] == e["value"] and e.get("method") == "point":
-        return f"{e['value']:.{digits}f}"
-    return f"{e['value']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
-
-
 def metrics_rows(columns: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows of the before/after table; with two columns the last cell is (change, improved)."""
     headers = ["metric (95% CI)", *(f"{name} (n={m['n']})" for name, m in columns.items())]
@@ -79,7 +74,7 @@ def metrics_rows(columns: dict[str, dict[str, Any]]) -> tuple[list[str], list[li
     rows = []
     for label, key in (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("loss", "loss")):
         values = [m[key] for m in columns.values()]
-        row: list[Any] = [label, *(estimate(v) for v in values)]
+        row: list[Any] = [label, *(with_interval(v, "{:.3f}") for v in values)]
         if len(values) == 2:
             delta = values[1]["value"] - values[0]["value"]
             row.append((f"{delta:+.3f}", delta < 0 if key == "loss" else delta > 0))

@@ -61,7 +61,7 @@ def mikiwame_options():
     return LabelOptions
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # the labels' names are set before any other data step reads them
 def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
     value = read_options(LabelOptions, config.options).label_names
     if not value:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from mikiwame.framework.cli import main
+from mikiwame.framework.entities import LISTS, load_entity_lists, mask_entities, swap
 from mikiwame.framework.japanese import PERSON, find_entities
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.runner import run
-from mikiwame.plugins.analyzers.entity_bias import compare_mitigations
-from mikiwame.plugins.tasks.entities import LISTS, load_entity_lists, mask_entities, swap
+from mikiwame.studies.entity_bias_mitigation import compare_mitigations
 
 from ..conftest import write_vector_table
 from .conftest import assert_findings_rules, saved_findings, tiny_config, write_tsv
