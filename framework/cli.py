@@ -18,6 +18,7 @@ from .config import MIXED_PRECISION
 from .discussion import save_findings
 from .errors import MikiwameError
 from .findings import LANGUAGES, default_lang
+from .help import plugin_help
 from .options import CommandLine
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
@@ -30,6 +31,9 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = build_plugin_set()
+    if args.name:
+        print(inert.visible(plugin_help(plugins, args.name)), end="")
+        return 0
     table = Table(title="mikiwame plugins", title_justify="left")
     table.add_column("plugin", style="bold")
     table.add_column("registers")
@@ -148,7 +152,9 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     passed to analyzers as `context.options` as in a live run."""
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
+    listing = sub.add_parser("plugins", help="list plugins and what each registered, or one plugin's options")
+    listing.add_argument("name", nargs="?", help="a plugin, or a thing it registers (lora, token-stats, ...)")
+    listing.set_defaults(func=cmd_plugins)
     predict = sub.add_parser("predict", help="label new texts with a finished run's model")
     predict.add_argument("run_dir")
     predict.add_argument("texts", nargs="*")

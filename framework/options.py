@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,8 +52,9 @@ def flag_of(name: str) -> str:
 
 
 def field_types(cls: type) -> dict[str, Any]:
-    """Field name -> resolved type hint of an options dataclass."""
-    return typing.get_type_hints(cls)
+    """Field name -> resolved type hint of an options dataclass (its fields only, not its class variables)."""
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
 
 
 def _bare(hint: Any) -> Any:
@@ -76,7 +78,20 @@ def _argument(field: dataclasses.Field, hint: Any, default: Any) -> tuple[list[s
         kwargs["type"] = bare
     if meta.get("choices"):
         kwargs["choices"] = list(meta["choices"])
+    elif bare is not bool:
+        kwargs["metavar"] = metavar_of(field.name, bare)
     return [flag_of(field.name)], kwargs
+
+
+def metavar_of(name: str, bare: Any) -> str:
+    """A short placeholder (`--batch-size N`, `--output-dir DIR`), so that most options fit one `--help` line."""
+    if bare is int:
+        return "N"
+    if bare is float:
+        return "X"
+    if typing.get_origin(bare) is list:
+        return "A,B"
+    return name.rsplit("_", 1)[-1].upper()
 
 
 def add_options(
@@ -198,14 +213,21 @@ class CommandLine:
     def __init__(self, argparse_parser: argparse.ArgumentParser):
         self.argparse_parser = argparse_parser
         self.defaults: dict[str, Any] = {}
+        self.owners: dict[str, str] = {}  # option name -> the plugin that added it (what `--help` narrows by)
+        self.argv: list[str] = []  # what the last parse read (a help action reads it whole)
         self.parser: Any = _Recording(argparse_parser, self.defaults)
 
-    def dests_added_by(self, add: Callable[[Any], object]) -> list[str]:
-        """Call `add(parser)` and return the option names it added (a plugin hook, a recipe's own group)."""
+    def dests_added_by(self, add: Callable[[Any], object], owner: str | None = None) -> list[str]:
+        """Call `add(parser)` and return the option names it added (a plugin hook, a recipe's own group),
+        recorded as `owner`'s when given."""
         before = set(self.defaults)
         add(self.parser)
-        return [d for d in self.defaults if d not in before]
+        added = [d for d in self.defaults if d not in before]
+        if owner is not None:
+            self.owners.update(dict.fromkeys(added, owner))
+        return added
 
     def parse(self, argv: Iterable[str] | None) -> Parsed:
-        typed = vars(self.argparse_parser.parse_args(None if argv is None else list(argv)))
+        self.argv = sys.argv[1:] if argv is None else list(argv)
+        typed = vars(self.argparse_parser.parse_args(self.argv))
         return Parsed({**self.defaults, **typed}, set(typed))

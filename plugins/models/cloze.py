@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -273,6 +273,8 @@ def mikiwame_register_models(register):
 @dataclass
 class PromptOptions:
     """prompting (--model cloze / icl)"""
+
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("icl",)  # --prompts serves both
 
     prompts: str | None = option(None, "prompt file (JSON); default data/prompts/<task>.json")
     cloze_lm: str | None = option(None, "masked LM for --model cloze: hub id or directory")

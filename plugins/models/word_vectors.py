@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -341,6 +341,8 @@ def initialise_embeddings(embeddings: Any, vocab: dict[str, int], name: str, std
 @dataclass
 class WordVectorOptions:
     """pre-trained word vectors"""
+
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("tiny", "vectors-lr")  # the models that read them
 
     init_vectors: str | None = option(
         None,

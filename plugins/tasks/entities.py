@@ -9,6 +9,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from mikiwame.data import bundled
 from mikiwame.framework import hookimpl
@@ -142,6 +143,8 @@ def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | Non
 @dataclass
 class EntityOptions:
     """entities (entity-bias analyzer and mitigations)"""
+
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("entity-bias",)
 
     entities: str | None = option(None, "TSV with columns name, type[, group]: your own entities")
     augment: str = option("none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES))

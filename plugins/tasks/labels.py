@@ -51,9 +51,7 @@ def parse_label_names(value: str, labels: list[str]) -> dict[str, str]:
 class LabelOptions:
     """label names and order (any task)"""
 
-    label_names: str | None = option(
-        None, "every label in the order wanted, each NAME or NAME=NEW, e.g. negative,neutral=normal,positive"
-    )
+    label_names: str | None = option(None, "every label in order, each NAME or NAME=NEW")
 
 
 @hookimpl
