@@ -75,8 +75,8 @@ def mikiwame_options() -> type | None:
     choices): each field becomes `--field-name` on every recipe, its value is saved with the run in
     `config.options`, checked against the field's type when a config is read back, and read typed with
     `read_options(YourOptions, config.options)` (analyzers: `context.options`). Names are shared by all plugins:
-    prefix them with the plugin's (`--shortcuts-steps`). A `validate()` method on the dataclass is called on
-    every parse."""
+    start each with the plugin's name or a name it registers (`--shortcuts-steps`; tests/test_option_names.py).
+    A `validate()` method on the dataclass is called on every parse."""
 
 
 @hookspec

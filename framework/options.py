@@ -34,10 +34,13 @@ def option(
     *,
     choices: Sequence[str] | None = None,
     group: str | None = None,
+    flag: str | None = None,
 ) -> Any:
     """A dataclass field that is also a command-line option `--field-name`, parsed as the field's type (lists
-    comma-separated); `group` names its `--help` heading when it differs from the plugin's."""
-    metadata = {"help": help, "choices": choices, "group": group}
+    comma-separated); `group` names its `--help` heading when it differs from the plugin's. `flag` renames the
+    option (`--csv-encoding` for the field `encoding`): `--field-name` is then still accepted, hidden from
+    `--help`, with a one-line note, and the config key stays the field's name, so saved runs read as before."""
+    metadata = {"help": help, "choices": choices, "group": group, "flag": flag}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -49,6 +52,11 @@ def csv_list(value: str) -> list[str]:
 
 def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def flag_of_field(field: dataclasses.Field) -> str:
+    """The option a field is typed as: its `flag` when renamed, else `--field-name`."""
+    return field.metadata.get("flag") or flag_of(field.name)
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def _argument(field: dataclasses.Field, hint: Any, default: Any) -> tuple[list[s
         kwargs["choices"] = list(meta["choices"])
     elif bare is not bool:
         kwargs["metavar"] = metavar_of(field.name, bare)
-    return [flag_of(field.name)], kwargs
+    return [flag_of_field(field)], kwargs
 
 
 def metavar_of(name: str, bare: Any) -> str:
@@ -110,7 +118,38 @@ def add_options(
         if name not in groups:
             groups[name] = parser.add_argument_group(name)
         flags, kwargs = _argument(field, hints[field.name], default)
-        groups[name].add_argument(*flags, **kwargs)
+        action = groups[name].add_argument(*flags, **kwargs)
+        if field.metadata.get("flag"):
+            add_alias(groups[name], flag_of(field.name), action)
+
+
+class RenamedOption(argparse.Action):
+    """An option's old name: parsed as the new one (same type, arity and choices), hidden from `--help`, and
+    saying once per use that it was renamed, so that command lines and scripts written before keep working."""
+
+    def __init__(self, option_strings: list[str], dest: str, target: argparse.Action, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=target.nargs,
+            const=target.const,
+            type=target.type,
+            choices=target.choices,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
+        self.target = target
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        print(f"note: {option} is now {self.target.option_strings[0]} (the old name still works)", file=sys.stderr)
+        self.target(parser, namespace, values, self.target.option_strings[0])
+
+
+def add_alias(parser: Any, old_flag: str, action: argparse.Action) -> None:
+    """Accept `old_flag` as `action`'s former name (see `RenamedOption`); for `mikiwame_add_arguments`
+    plugins that rename an option, as typed options do with `option(flag=...)`."""
+    container = getattr(parser, "container", parser)  # a recording parser: beside its records, not in them
+    container.add_argument(old_flag, action=RenamedOption, target=action, dest=action.dest)
 
 
 def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
@@ -121,7 +160,7 @@ def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
     for field in fields:
         choices, value = field.metadata.get("choices"), getattr(instance, field.name)
         if choices and value not in choices:
-            raise ConfigError(f"{flag_of(field.name)} {value!r} is not one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"{flag_of_field(field)} {value!r} is not one of {', '.join(map(str, choices))}")
     validate = getattr(instance, "validate", None)
     if validate is not None:
         validate()
@@ -176,7 +215,7 @@ class _Recording:
     saying it (so `--help` still shows defaults). Wraps the parser and its groups alike."""
 
     def __init__(self, container: Any, defaults: dict[str, Any]):
-        self._container = container
+        self.container = container
         self._defaults = defaults
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
@@ -188,16 +227,16 @@ class _Recording:
         if kwargs.get("help") is not argparse.SUPPRESS and probe.default not in (None, False, []):
             shown = ",".join(map(str, probe.default)) if isinstance(probe.default, list) else probe.default
             kwargs["help"] = f"{kwargs.get('help') or ''} (default: {str(shown).replace('%', '%%')})".lstrip()
-        return self._container.add_argument(*args, **kwargs)
+        return self.container.add_argument(*args, **kwargs)
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> _Recording:
-        return _Recording(self._container.add_argument_group(*args, **kwargs), self._defaults)
+        return _Recording(self.container.add_argument_group(*args, **kwargs), self._defaults)
 
     def add_mutually_exclusive_group(self, **kwargs: Any) -> _Recording:
-        return _Recording(self._container.add_mutually_exclusive_group(**kwargs), self._defaults)
+        return _Recording(self.container.add_mutually_exclusive_group(**kwargs), self._defaults)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._container, name)
+        return getattr(self.container, name)
 
 
 @dataclass

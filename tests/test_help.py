@@ -37,14 +37,14 @@ def test_the_recipes_help_on_its_defaults_fits_on_a_screen(recipe_main, monkeypa
 
 def test_help_shows_the_options_of_the_selected_task_model_method_and_analyzers(recipe_main, monkeypatch, capsys):
     csv = help_of(recipe_main, monkeypatch, capsys, "--task", "csv")
-    assert "--text-column" in csv and "--tiny-layers" not in csv
+    assert "--csv-text-column" in csv and "--tiny-layers" not in csv
     chosen = help_of(
         recipe_main, monkeypatch, capsys, "--model", "tiny", "--peft", "dora", "--analyze", "shortcuts,curves"
     )
-    for flag in ("--tiny-layers", "--lora-r", "--shortcuts-method", "--compare", "--init-vectors"):
+    for flag in ("--tiny-layers", "--lora-r", "--shortcuts-method", "--curves-compare", "--word-vectors"):
         assert flag in chosen, flag  # the model's, the method's (DoRA reads LoRA's), the analyzers', SHOWN_WITH
-    assert "--shortcut-units" in chosen  # a countermeasure of a selected analyzer
-    for flag in ("--text-column", "--icl-k", "--entity-bias-k", "--adapter-size"):
+    assert "--shortcut-cures-units" in chosen  # a countermeasure of a selected analyzer
+    for flag in ("--csv-text-column", "--icl-k", "--entity-bias-k", "--adapter-size"):
         assert flag not in chosen, flag
 
 
@@ -52,7 +52,7 @@ def test_a_typed_plugin_option_or_a_saved_config_selects_too(recipe_main, monkey
     assert "--icl-lm" in help_of(recipe_main, monkeypatch, capsys, "--icl-k", "2")
     saved = tmp_path / "config.json"
     saved.write_text(json.dumps({"task": "csv", "options": {}}), encoding="utf-8")
-    assert "--text-column" in help_of(recipe_main, monkeypatch, capsys, "--config", str(saved))
+    assert "--csv-text-column" in help_of(recipe_main, monkeypatch, capsys, "--config", str(saved))
 
 
 def test_options_hidden_from_help_are_still_accepted(tmp_path):

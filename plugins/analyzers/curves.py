@@ -18,6 +18,7 @@ from mikiwame.framework import hookimpl, inert
 from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.findings import Finding
+from mikiwame.framework.options import add_alias
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.curves_findings import curves_findings
 
@@ -236,13 +237,15 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
 
 @hookimpl
 def mikiwame_add_arguments(parser):
-    parser.add_argument(
-        "--compare",
+    compare = parser.add_argument(
+        "--curves-compare",
+        dest="compare",
         nargs="+",
         metavar="RUN_DIR",
         default=None,
         help="curves: also draw and diagnose these finished runs beside this one",
     )
+    add_alias(parser, "--compare", compare)
 
 
 @hookimpl

@@ -274,9 +274,11 @@ def mikiwame_register_models(register):
 class PromptOptions:
     """prompting (--model cloze / icl)"""
 
-    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("icl",)  # --prompts serves both
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("icl",)  # --cloze-prompts serves both
 
-    prompts: str | None = option(None, "prompt file (JSON); default data/prompts/<task>.json")
+    prompts: str | None = option(
+        None, "prompt file (JSON) of --model cloze and icl; default data/prompts/<task>.json", flag="--cloze-prompts"
+    )
     cloze_lm: str | None = option(None, "masked LM for --model cloze: hub id or directory")
     cloze_template: str | None = option(None, "template whose predictions the run keeps (default: the first)")
     cloze_calibrate: bool = option(False, "keep the content-free-calibrated predictions")

@@ -241,9 +241,15 @@ class PipelineOptions:
     """off-the-shelf pipeline (--model pipeline)"""
 
     pipeline_model: str | None = option(None, "a fine-tuned text-classification model: hub id or directory")
-    label_map: str | None = option(None, "MODEL=TASK pairs, comma-separated, or a JSON file")
-    neutral_label: str | None = option(None, "task label for texts whose top model score is below the threshold")
-    neutral_threshold: float | None = option(None, "fix the neutral band's threshold (default: tuned on validation)")
+    label_map: str | None = option(
+        None, "MODEL=TASK pairs, comma-separated, or a JSON file", flag="--pipeline-label-map"
+    )
+    neutral_label: str | None = option(
+        None, "task label for texts whose top model score is below the threshold", flag="--pipeline-neutral-label"
+    )
+    neutral_threshold: float | None = option(
+        None, "fix the neutral band's threshold (default: tuned on validation)", flag="--pipeline-neutral-threshold"
+    )
 
 
 @hookimpl

@@ -348,10 +348,12 @@ class WordVectorOptions:
         None,
         f"pre-trained word vectors ({GINZA}, needs {INSTALL}; or a word2vec text file): the initial word "
         "embeddings of --model tiny, the features of --model vectors-lr (default there: ja-ginza)",
+        flag="--word-vectors",
     )
     embedding_lr_scale: float = option(
         EMBEDDING_LR_SCALE,
-        "with --init-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
+        "with --word-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
+        flag="--word-vectors-lr-scale",
     )
 
 

@@ -134,6 +134,7 @@ class SoftPromptOptions:
     num_virtual_tokens: int = option(
         DEFAULT_VIRTUAL_TOKENS,
         "soft prompts (prompt-tuning, prefix-tuning): trained tokens; they use positions beside --max-length",
+        flag="--soft-prompt-tokens",
     )
 
 

@@ -147,9 +147,13 @@ class EntityOptions:
     SHOWN_WITH: ClassVar[tuple[str, ...]] = ("entity-bias",)
 
     entities: str | None = option(None, "TSV with columns name, type[, group]: your own entities")
-    augment: str = option("none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES))
-    augment_copies: int = option(DEFAULT_COPIES, "swapped copies per text")
-    mask_entities: bool = option(False, "replace entities by [人名]/[地名]/[組織] in every split")
+    augment: str = option(
+        "none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES), flag="--entities-augment"
+    )
+    augment_copies: int = option(DEFAULT_COPIES, "swapped copies per text", flag="--entities-augment-copies")
+    mask_entities: bool = option(
+        False, "replace entities by [人名]/[地名]/[組織] in every split", flag="--entities-mask"
+    )
 
 
 @hookimpl
