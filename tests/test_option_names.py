@@ -48,7 +48,8 @@ def test_the_rule_catches_an_option_without_its_plugins_name():
 
 def test_an_old_option_name_still_works_hidden_with_a_note(capsys):
     old = parse_config("test", "test", RunConfig(), ["--encoding", "cp932", "--mask-entities", "--compare", "a", "b"])
-    new = parse_config("test", "test", RunConfig(), ["--csv-encoding", "cp932", "--entities-mask", "--curves-compare", "a", "b"])  # fmt: skip
+    renamed = ["--csv-encoding", "cp932", "--entities-mask", "--curves-compare", "a", "b"]
+    new = parse_config("test", "test", RunConfig(), renamed)
     assert old.options == new.options
     assert old.options["encoding"] == "cp932" and old.options["mask_entities"] and old.options["compare"] == ["a", "b"]
     assert "note: --encoding is now --csv-encoding" in capsys.readouterr().err
