@@ -128,15 +128,9 @@ class RenamedOption(argparse.Action):
     saying once per use that it was renamed, so that command lines and scripts written before keep working."""
 
     def __init__(self, option_strings: list[str], dest: str, target: argparse.Action, **kwargs: Any) -> None:
+        shape: dict[str, Any] = {"nargs": target.nargs, "const": target.const, "type": target.type}
         super().__init__(
-            option_strings,
-            dest,
-            nargs=target.nargs,
-            const=target.const,
-            type=target.type,
-            choices=target.choices,
-            default=argparse.SUPPRESS,
-            help=argparse.SUPPRESS,
+            option_strings, dest, **shape, choices=target.choices, default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
         self.target = target
 
