@@ -49,7 +49,7 @@ def mikiwame_register_peft_methods(register: Callable[[PeftMethod], None]) -> No
 @hookspec
 def mikiwame_register_analyzers(register: Callable[[Analyzer], None]) -> None:
     """Called once when the plugin manager is built. Call `register(analyzer)` for each analyzer (`name`,
-    `description`, `analyze(run) -> dict`), chosen with `--analyze NAME,...`."""
+    `description`, `analyze(context) -> dict`, the context an `AnalysisContext`), chosen with `--analyze NAME,...`."""
 
 
 @hookspec
@@ -110,7 +110,8 @@ def mikiwame_on_step_end(run: Run, step: StepEnd) -> None:
 @hookspec
 def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
     """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
-    metrics with n and intervals). Return value ignored."""
+    metrics: those of phases `before` and `after` with n and intervals, the quicker `step` and `epoch` ones
+    without intervals). Return value ignored."""
 
 
 @hookspec
@@ -126,7 +127,8 @@ def mikiwame_training_loss(
 @hookspec
 def mikiwame_after_train(run: Run) -> None:
     """Called once after training ended (early stopped or not) and, with early stopping or `--restore-best`, the
-    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's)."""
+    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's). For a model the engine
+    trains this is before the evaluation after; for a classifier fitted outside it (`tfidf-lr`, ...), after."""
 
 
 @hookspec

@@ -1,6 +1,6 @@
 """Named registries filled by plugins through the `register_*` hooks.
 
-The core validates every registration here, so a clash or a typo is reported with both plugin names or a
+The core checks every registration's name here, so a clash or a typo is reported with both plugin names or a
 near-miss suggestion instead of one plugin silently shadowing another.
 """
 
