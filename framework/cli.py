@@ -23,7 +23,6 @@ from .options import CommandLine
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
-from .rundir import require_finished
 from .runner import collect_sections, user_errors_exit
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -96,15 +95,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import run_analyzers
     from .models import quiet_transformers
 
-    plugins = build_plugin_set()
+    plugins = args.plugins  # built once by `main`, as the run's config and directory are read once below
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
     options = {dest: getattr(args, dest, default) for dest, default in args.plugin_defaults.items()}
-    run_dir = require_finished(Path(args.run_dir))
+    results = RunResults.load(Path(args.run_dir))
     with quiet_transformers():
-        run_analyzers(plugins, run_dir, names, options, device=args.device, mixed_precision=args.mixed_precision)
+        produced = run_analyzers(
+            plugins, results, names, options, device=args.device, mixed_precision=args.mixed_precision
+        )
     if not PartialState().is_main_process:
         return 0
-    results = RunResults.load(run_dir)
+    results = dataclasses.replace(results, analyses={**results.analyses, **produced})
     save_findings(plugins, results)
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results, args.lang))
     return 0
@@ -172,7 +173,7 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     command_line = CommandLine(analyze)
     if plugins is not None:
         plugins.add_options(command_line)
-    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults)
+    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults, plugins=plugins)
     cures = sub.add_parser(
         "countermeasures",
         help="re-run a finished run with each countermeasure its findings call for, paired with untreated re-runs",

@@ -166,7 +166,12 @@ class RunConfig:
         `option_types`), so a hand-edited or received file fails here with its key named, not deep inside
         training. A key of a plugin's options found at the top level (where configs before plugins declared
         their options kept them, e.g. a model plugin's sizes) is moved into `options`."""
-        values = _read_json_object(path)
+        return cls.from_values(_read_json_object(path), option_types, path)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], option_types: Mapping[str, Any] | None, path: Path) -> RunConfig:
+        """`load`'s checks on a config already read from `path` (a run's results hold it), so it is read once."""
+        values = dict(values)
         if "resume" in values:
             raise ConfigError(
                 f"{path}: the config holds 'resume', which a saved config never holds: a received config must not "
