@@ -51,7 +51,7 @@ class MaskedLMScorer:
     def pieces(self, word: str) -> list[int]:
         ids = self._ids(word)
         if not ids:
-            raise ConfigError(f"verbalizer word {word!r} has no tokens", where="--prompts")
+            raise ConfigError(f"verbalizer word {word!r} has no tokens", where="--cloze-prompts")
         return ids
 
     def _frame(self, text: str, template: str, room: int) -> tuple[list[int], list[int]]:
@@ -135,7 +135,7 @@ class ClozeClassifier:
         self.scorer, self.spec, self.lm_name = scorer, spec, lm_name
         names = list(spec.templates)
         if not names:
-            raise ConfigError(f'{spec.source} has no "templates"', where="--prompts")
+            raise ConfigError(f'{spec.source} has no "templates"', where="--cloze-prompts")
         if template is not None and template not in spec.templates:
             raise ConfigError(
                 f"unknown template {template!r}; {spec.source} has {', '.join(names)}", where="--cloze-template"

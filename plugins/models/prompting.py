@@ -1,7 +1,7 @@
 """What the prompt-based classifiers (cloze and in-context learning) share: the prompt file that holds the
 templates and the words for each label, and loading the language model they score with.
 
-A prompt file is JSON (data/prompts/<task>.json by default, `--prompts PATH` for another):
+A prompt file is JSON (data/prompts/<task>.json by default, `--cloze-prompts PATH` for another):
 
     {"templates": {"neutral": "「{text}」これは[MASK]のニュースです。", ...},   # cloze: one [MASK] each
      "verbalizers": {"politics": ["政治"], ...},                                # words per task label
@@ -65,13 +65,13 @@ def default_prompt_path(task: str) -> Path:
 
 def load_prompt_spec(path: str | Path | None, task: str, labels: list[str]) -> PromptSpec:
     """Read and check a prompt file: every task label needs at least one word, every template one [MASK]."""
-    where = "--prompts"
+    where = "--cloze-prompts"
     file = Path(path) if path else default_prompt_path(task)
     if not file.is_file():
         raise ConfigError(
             f"prompt file {file} does not exist",
             where=where,
-            fix=f"write one like {default_prompt_path('headlines')} (templates, verbalizers) and pass --prompts PATH",
+            fix=f"write one like {default_prompt_path('headlines')} (templates, verbalizers) and pass {where} PATH",
         )
     try:
         raw: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
