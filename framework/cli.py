@@ -149,7 +149,7 @@ def add_lang_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
-    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--compare` of curves),
+    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--curves-compare` of curves),
     passed to analyzers as `context.options` as in a live run."""
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,5 +1,5 @@
 """`curves`: training and validation loss and accuracy per epoch (and per `--eval-every` step), an over-fitting
-diagnosis in words, and a comparison of several runs (`--compare RUN_DIR ...`).
+diagnosis in words, and a comparison of several runs (`--curves-compare RUN_DIR ...`).
 
 The rule (docs/analyzers.md): a run over-fits when, after the evaluation with the lowest validation loss,
 validation loss stays more than `RISE` (relative) above that minimum for at least `CONSECUTIVE` evaluations in
@@ -129,7 +129,9 @@ def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
 
 class CurvesAnalyzer:
     name = NAME
-    description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
+    description = (
+        "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--curves-compare)"
+    )
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         runs = [run_curves(context.results)]

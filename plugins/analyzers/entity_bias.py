@@ -407,7 +407,7 @@ def mikiwame_register_analyzers(register):
 
 def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str | None = None) -> dict[str, Any]:
     """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
-    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
+    others mitigated). Every run is probed on the first run's original evaluation texts; a `--entities-mask`
     run gets them masked exactly as its training texts were."""
     lists = load_entity_lists(entities_file)
     reference = RunResults.load(next(iter(runs.values())))

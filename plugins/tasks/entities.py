@@ -1,6 +1,6 @@
 """Entities for the bias probes and their mitigations: our shipped lists (data/entities/), a user's own list
 (`--entities FILE`), swaps that replace one entity's character span by another of the same group, and the
-two training-data steps `--augment entity-swap` (counterfactual data augmentation) and `--mask-entities`
+two training-data steps `--entities-augment entity-swap` (counterfactual data augmentation) and `--entities-mask`
 (entities replaced by type tokens in every split, so training and evaluation see the same thing)."""
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def mikiwame_options():
 
 
 class MaskedInputs:
-    """A predictor of a `--mask-entities` run seen from outside: texts are masked as in training before they
+    """A predictor of a `--entities-mask` run seen from outside: texts are masked as in training before they
     reach the model, so swap probes on the original texts measure what the masked model really does."""
 
     def __init__(self, predictor, lists: EntityLists) -> None:
