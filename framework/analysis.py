@@ -47,6 +47,7 @@ class AnalysisContext:
     plugins: PluginSet
     options: dict[str, Any] = field(default_factory=dict)
     accelerator: Accelerator | None = None
+    config: RunConfig | None = None  # the run's, typed, when the caller has it (the predictor then reads none)
 
     @property
     def directory(self) -> Path:
@@ -76,7 +77,7 @@ class AnalysisContext:
     @cached_property
     def predictor(self) -> RunPredictor:
         """The saved model, loaded once, for analyzers that predict afresh (perturbations, attribution)."""
-        return RunPredictor(self.directory, self.plugins, self.accelerator)
+        return RunPredictor(self.directory, self.plugins, self.accelerator, config=self.config)
 
 
 def check_gradients(plugins: PluginSet, context: AnalysisContext, analyzers: list[Analyzer]) -> None:
@@ -100,7 +101,7 @@ def refuse_without_gradients(plugins: PluginSet, analyzers: list[Analyzer], mode
 
 def run_analyzers(
     plugins: PluginSet,
-    run_dir: Path,
+    run: Path | RunResults,
     names: list[str],
     options: dict[str, Any] | None = None,
     accelerator: Accelerator | None = None,
@@ -110,12 +111,13 @@ def run_analyzers(
 ) -> dict:
     """Run the named analyzers on every process (each computes the same result from gathered predictions);
     the main process writes RUN_DIR/analyses/NAME.json. Without the run's own `accelerator` (a later
-    `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given."""
+    `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given. `run`:
+    the run directory, or its results when the caller loaded them (then nothing of the run is read twice)."""
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
-    results = RunResults.load(run_dir)
-    config = RunConfig.load(results.directory / "config.json", plugins.option_types())
+    results = run if isinstance(run, RunResults) else RunResults.load(run)
+    config = RunConfig.from_values(results.config, plugins.option_types(), results.directory / "config.json")
     accelerator = accelerator or inference_accelerator(config, device, mixed_precision)
-    context = AnalysisContext(results, plugins, options or {}, accelerator)
+    context = AnalysisContext(results, plugins, options or {}, accelerator, config)
     check_gradients(plugins, context, analyzers)
     out_dir = context.results.directory / "analyses"
     out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes, atomically)

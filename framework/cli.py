@@ -19,11 +19,11 @@ from .config import MIXED_PRECISION
 from .discussion import save_findings
 from .errors import MikiwameError
 from .findings import LANGUAGES, default_lang
+from .help import plugin_help
 from .options import CommandLine
 from .peft_method import is_hub_id
 from .plugins import PLUGINS_ENV, PluginSet, build_plugin_set
 from .results import RunResults
-from .rundir import require_finished
 from .runner import collect_sections, user_errors_exit
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -31,6 +31,9 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = build_plugin_set()
+    if args.name:
+        print(inert.visible(plugin_help(plugins, args.name)), end="")
+        return 0
     table = Table(title="mikiwame plugins", title_justify="left")
     table.add_column("plugin", style="bold")
     table.add_column("registers")
@@ -93,15 +96,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import run_analyzers
     from .models import quiet_transformers
 
-    plugins = build_plugin_set()
+    plugins = args.plugins  # built once by `main`, as the run's config and directory are read once below
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()]
     options = {dest: getattr(args, dest, default) for dest, default in args.plugin_defaults.items()}
-    run_dir = require_finished(Path(args.run_dir))
+    results = RunResults.load(Path(args.run_dir))
     with quiet_transformers():
-        run_analyzers(plugins, run_dir, names, options, device=args.device, mixed_precision=args.mixed_precision)
+        produced = run_analyzers(
+            plugins, results, names, options, device=args.device, mixed_precision=args.mixed_precision
+        )
     if not PartialState().is_main_process:
         return 0
-    results = RunResults.load(run_dir)
+    results = dataclasses.replace(results, analyses={**results.analyses, **produced})
     save_findings(plugins, results)
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results, args.lang))
     return 0
@@ -154,11 +159,13 @@ def add_lang_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
-    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--compare` of curves),
+    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--curves-compare` of curves),
     passed to analyzers as `context.options` as in a live run."""
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("plugins", help="list plugins and what each registered").set_defaults(func=cmd_plugins)
+    listing = sub.add_parser("plugins", help="list plugins and what each registered, or one plugin's options")
+    listing.add_argument("name", nargs="?", help="a plugin, or a thing it registers (lora, token-stats, ...)")
+    listing.set_defaults(func=cmd_plugins)
     predict = sub.add_parser("predict", help="label new texts with a finished run's model")
     predict.add_argument("run_dir")
     predict.add_argument("texts", nargs="*")
@@ -176,7 +183,7 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     command_line = CommandLine(analyze)
     if plugins is not None:
         plugins.add_options(command_line)
-    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults)
+    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults, plugins=plugins)
     cures = sub.add_parser(
         "countermeasures",
         help="re-run a finished run with each countermeasure its findings call for, paired with untreated re-runs",

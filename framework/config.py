@@ -33,23 +33,19 @@ class RunConfig:
 
     recipe: str = "run"
     # task and data
-    task: str = option("headlines", "task plugin name (see `mikiwame plugins`)", group="task and data")
-    data: str | None = option(None, "path to the task's data (task-specific)", group="task and data")
-    train_size: int | None = option(None, "stratified, seeded subsample of the training split", group="task and data")
+    task: str = option("headlines", "task plugin name", group="task and data")
+    data: str | None = option(None, "the task's data file or folder", group="task and data")
+    train_size: int | None = option(None, "a seeded stratified subsample of the training split", group="task and data")
     class_weights: str = option("none", "loss weights per label", choices=("none", "balanced"), group="task and data")
-    strict: bool = option(False, "treat data-check warnings (leakage across splits) as errors", group="task and data")
+    strict: bool = option(False, "data-check warnings (e.g. leakage) are errors", group="task and data")
     # model
-    model: str = option(DEFAULT_MODEL, "hub id, local directory, or a model plugin name", group="model")
-    no_fallback: bool = option(
-        False, "fail instead of falling back to the offline model when the hub is unreachable", group="model"
-    )
-    max_length: int = option(128, "tokens per text; longer texts are truncated", group="model")
+    model: str = option(DEFAULT_MODEL, "hub id, directory or model plugin name", group="model")
+    no_fallback: bool = option(False, "fail when the hub is unreachable (no offline model)", group="model")
+    max_length: int = option(128, "tokens per text, the rest cut off", group="model")
     # PEFT
-    peft: str = option(
-        "auto", "PEFT method plugin name; auto: what the model source suggests", group="parameter-efficient fine-tuning"
-    )
+    peft: str = option("auto", "PEFT method; auto: the model's pick", group="parameter-efficient fine-tuning")
     merge: bool = option(
-        False, "also export the adapter merged into a plain transformers model", group="parameter-efficient fine-tuning"
+        False, "also save the adapter merged into a plain model", group="parameter-efficient fine-tuning"
     )
     # training
     epochs: int = option(5, "passes over the training split", group="training")
@@ -57,48 +53,34 @@ class RunConfig:
     eval_batch_size: int = option(64, "per process, in evaluation", group="training")
     lr: float | None = option(None, "default: the PEFT method's own", group="training")
     weight_decay: float = option(0.01, "AdamW weight decay", group="training")
-    warmup_ratio: float = option(0.1, "share of the steps with a rising learning rate", group="training")
+    warmup_ratio: float = option(0.1, "share of steps with a rising rate", group="training")
     grad_accum: int = option(1, "micro-batches per optimizer step", group="training")
     max_grad_norm: float = option(1.0, "gradient clipping", group="training")
     mixed_precision: str = option("no", "autocast precision", choices=MIXED_PRECISION, group="training")
     patience: int = option(
         2,
-        "early stopping: evaluations without a new best validation loss, then the best epoch's weights are restored; "
-        "0: train every epoch and keep the model as trained (the last epoch)",
+        "stop after N evaluations without a lower loss (best epoch kept); 0: never",
         group="training",
     )
-    restore_best: bool = option(
-        False, "keep the best validation epoch's weights even with --patience 0 (no early stopping)", group="training"
-    )
+    restore_best: bool = option(False, "keep the best epoch even with --patience 0", group="training")
     dropout: float | None = option(None, "override the model's dropout", group="training")
-    label_smoothing: float = option(0.0, "share of each target's probability spread over the labels", group="training")
-    seed: int = option(42, "seeds data order, initialisation and sampling", group="training")
-    save_every: int | None = option(None, "checkpoint every N optimizer steps (default: each epoch)", group="training")
-    eval_every: int | None = option(
-        None,
-        "also evaluate on validation every N optimizer steps (learning curves; early stopping stays per epoch)",
-        group="training",
-    )
-    track_train: bool = option(
-        False,
-        "predict the training set after each epoch (train_dynamics.json: which examples are learned late)",
-        group="training",
-    )
+    label_smoothing: float = option(0.0, "share of each target spread over all labels", group="training")
+    seed: int = option(42, "seeds data order, init and sampling", group="training")
+    save_every: int | None = option(None, "checkpoint every N steps (default: each epoch)", group="training")
+    eval_every: int | None = option(None, "also evaluate every N steps (learning curves)", group="training")
+    track_train: bool = option(False, "record training-set predictions each epoch", group="training")
     keep_checkpoints: int = option(1, "checkpoints kept on disk", group="training")
     resume: str | None = option(None, "checkpoint directory to continue from", group="training")
-    report_to: list[str] = option([], "Accelerate trackers, comma-separated, e.g. tensorboard", group="training")
+    report_to: list[str] = option([], "Accelerate trackers, e.g. tensorboard", group="training")
     # output
     output_dir: str = option("runs", "where run directories are written", group="output")
     name: str | None = option(
         None,
-        "the run's name: its directory is OUTPUT_DIR/NAME (-2, -3, ... when taken), and compare, curves and "
-        "reports show it instead of the time stamp",
+        "the run's name: its folder, shown in reports",
         group="output",
     )
     analyze: list[str] = option([], "comma-separated analyzer names", group="output")
-    lang: str = option(
-        default_lang(), "language of the findings (考察) and section titles", choices=LANGUAGES, group="output"
-    )
+    lang: str = option(default_lang(), "language of the findings and titles", choices=LANGUAGES, group="output")
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -191,7 +173,12 @@ class RunConfig:
         `option_types`), so a hand-edited or received file fails here with its key named, not deep inside
         training. A key of a plugin's options found at the top level (where configs before plugins declared
         their options kept them, e.g. a model plugin's sizes) is moved into `options`."""
-        values = _read_json_object(path)
+        return cls.from_values(_read_json_object(path), option_types, path)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], option_types: Mapping[str, Any] | None, path: Path) -> RunConfig:
+        """`load`'s checks on a config already read from `path` (a run's results hold it), so it is read once."""
+        values = dict(values)
         if "resume" in values:
             raise ConfigError(
                 f"{path}: the config holds 'resume', which a saved config never holds: a received config must not "

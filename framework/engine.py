@@ -225,7 +225,7 @@ class Engine:
         self.identity = identity
         self.progress = TrainingProgress()
         acc = accelerator
-        hold_frozen_linears_in(model, config.mixed_precision)
+        hold_frozen_linears_in(model, acc.mixed_precision)  # the accelerator's, as the predictor reads it
         if acc.device.type == "cpu":  # CUDA's dropout draws from a fast counter-based generator already
             use_fast_dropout(model)
         optimizer = torch.optim.AdamW(

@@ -94,7 +94,7 @@ def mask_entities(text: str, lists: EntityLists) -> str:
 
 
 class MaskedInputs:
-    """A predictor of a `--mask-entities` run seen from outside: texts are masked as in training before they
+    """A predictor of a `--entities-mask` run seen from outside: texts are masked as in training before they
     reach the model, so swap probes on the original texts measure what the masked model really does."""
 
     def __init__(self, predictor: Any, lists: EntityLists) -> None:

@@ -49,7 +49,7 @@ def mikiwame_register_peft_methods(register: Callable[[PeftMethod], None]) -> No
 @hookspec
 def mikiwame_register_analyzers(register: Callable[[Analyzer], None]) -> None:
     """Called once when the plugin manager is built. Call `register(analyzer)` for each analyzer (`name`,
-    `description`, `analyze(run) -> dict`), chosen with `--analyze NAME,...`."""
+    `description`, `analyze(context) -> dict`, the context an `AnalysisContext`), chosen with `--analyze NAME,...`."""
 
 
 @hookspec
@@ -75,8 +75,8 @@ def mikiwame_options() -> type | None:
     choices): each field becomes `--field-name` on every recipe, its value is saved with the run in
     `config.options`, checked against the field's type when a config is read back, and read typed with
     `read_options(YourOptions, config.options)` (analyzers: `context.options`). Names are shared by all plugins:
-    prefix them with the plugin's (`--shortcuts-steps`). A `validate()` method on the dataclass is called on
-    every parse."""
+    start each with the plugin's name or a name it registers (`--shortcuts-steps`; tests/test_option_names.py).
+    A `validate()` method on the dataclass is called on every parse."""
 
 
 @hookspec
@@ -111,7 +111,8 @@ def mikiwame_on_step_end(run: Run, step: StepEnd) -> None:
 @hookspec
 def mikiwame_on_evaluate(run: Run, evaluation: Evaluation) -> None:
     """Called after each evaluation with an `Evaluation` (phase `before`/`step`/`epoch`/`after`, split, epoch,
-    metrics with n and intervals). Return value ignored."""
+    metrics: those of phases `before` and `after` with n and intervals, the quicker `step` and `epoch` ones
+    without intervals). Return value ignored."""
 
 
 @hookspec
@@ -127,7 +128,8 @@ def mikiwame_training_loss(
 @hookspec
 def mikiwame_after_train(run: Run) -> None:
     """Called once after training ended (early stopped or not) and, with early stopping or `--restore-best`, the
-    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's)."""
+    best epoch's weights were restored (`--patience 0` alone keeps the last epoch's). For a model the engine
+    trains this is before the evaluation after; for a classifier fitted outside it (`tfidf-lr`, ...), after."""
 
 
 @hookspec

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,10 +34,13 @@ def option(
     *,
     choices: Sequence[str] | None = None,
     group: str | None = None,
+    flag: str | None = None,
 ) -> Any:
     """A dataclass field that is also a command-line option `--field-name`, parsed as the field's type (lists
-    comma-separated); `group` names its `--help` heading when it differs from the plugin's."""
-    metadata = {"help": help, "choices": choices, "group": group}
+    comma-separated); `group` names its `--help` heading when it differs from the plugin's. `flag` renames the
+    option (`--csv-encoding` for the field `encoding`): `--field-name` is then still accepted, hidden from
+    `--help`, with a one-line note, and the config key stays the field's name, so saved runs read as before."""
+    metadata = {"help": help, "choices": choices, "group": group, "flag": flag}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -50,9 +54,15 @@ def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def flag_of_field(field: dataclasses.Field) -> str:
+    """The option a field is typed as: its `flag` when renamed, else `--field-name`."""
+    return field.metadata.get("flag") or flag_of(field.name)
+
+
 def field_types(cls: type) -> dict[str, Any]:
-    """Field name -> resolved type hint of an options dataclass."""
-    return typing.get_type_hints(cls)
+    """Field name -> resolved type hint of an options dataclass (its fields only, not its class variables)."""
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
 
 
 def _bare(hint: Any) -> Any:
@@ -76,7 +86,20 @@ def _argument(field: dataclasses.Field, hint: Any, default: Any) -> tuple[list[s
         kwargs["type"] = bare
     if meta.get("choices"):
         kwargs["choices"] = list(meta["choices"])
-    return [flag_of(field.name)], kwargs
+    elif bare is not bool:
+        kwargs["metavar"] = metavar_of(field.name, bare)
+    return [flag_of_field(field)], kwargs
+
+
+def metavar_of(name: str, bare: Any) -> str:
+    """A short placeholder (`--batch-size N`, `--output-dir DIR`), so that most options fit one `--help` line."""
+    if bare is int:
+        return "N"
+    if bare is float:
+        return "X"
+    if typing.get_origin(bare) is list:
+        return "A,B"
+    return name.rsplit("_", 1)[-1].upper()
 
 
 def add_options(
@@ -95,7 +118,32 @@ def add_options(
         if name not in groups:
             groups[name] = parser.add_argument_group(name)
         flags, kwargs = _argument(field, hints[field.name], default)
-        groups[name].add_argument(*flags, **kwargs)
+        action = groups[name].add_argument(*flags, **kwargs)
+        if field.metadata.get("flag"):
+            add_alias(groups[name], flag_of(field.name), action)
+
+
+class RenamedOption(argparse.Action):
+    """An option's old name: parsed as the new one (same type, arity and choices), hidden from `--help`, and
+    saying once per use that it was renamed, so that command lines and scripts written before keep working."""
+
+    def __init__(self, option_strings: list[str], dest: str, target: argparse.Action, **kwargs: Any) -> None:
+        shape: dict[str, Any] = {"nargs": target.nargs, "const": target.const, "type": target.type}
+        super().__init__(
+            option_strings, dest, **shape, choices=target.choices, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        self.target = target
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        print(f"note: {option} is now {self.target.option_strings[0]} (the old name still works)", file=sys.stderr)
+        self.target(parser, namespace, values, self.target.option_strings[0])
+
+
+def add_alias(parser: Any, old_flag: str, action: argparse.Action) -> None:
+    """Accept `old_flag` as `action`'s former name (see `RenamedOption`); for `mikiwame_add_arguments`
+    plugins that rename an option, as typed options do with `option(flag=...)`."""
+    container = getattr(parser, "container", parser)  # a recording parser: beside its records, not in them
+    container.add_argument(old_flag, action=RenamedOption, target=action, dest=action.dest)
 
 
 def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
@@ -106,7 +154,7 @@ def read_options(cls: type[T], values: Mapping[str, Any]) -> T:
     for field in fields:
         choices, value = field.metadata.get("choices"), getattr(instance, field.name)
         if choices and value not in choices:
-            raise ConfigError(f"{flag_of(field.name)} {value!r} is not one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"{flag_of_field(field)} {value!r} is not one of {', '.join(map(str, choices))}")
     validate = getattr(instance, "validate", None)
     if validate is not None:
         validate()
@@ -161,7 +209,7 @@ class _Recording:
     saying it (so `--help` still shows defaults). Wraps the parser and its groups alike."""
 
     def __init__(self, container: Any, defaults: dict[str, Any]):
-        self._container = container
+        self.container = container
         self._defaults = defaults
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
@@ -173,16 +221,16 @@ class _Recording:
         if kwargs.get("help") is not argparse.SUPPRESS and probe.default not in (None, False, []):
             shown = ",".join(map(str, probe.default)) if isinstance(probe.default, list) else probe.default
             kwargs["help"] = f"{kwargs.get('help') or ''} (default: {str(shown).replace('%', '%%')})".lstrip()
-        return self._container.add_argument(*args, **kwargs)
+        return self.container.add_argument(*args, **kwargs)
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> _Recording:
-        return _Recording(self._container.add_argument_group(*args, **kwargs), self._defaults)
+        return _Recording(self.container.add_argument_group(*args, **kwargs), self._defaults)
 
     def add_mutually_exclusive_group(self, **kwargs: Any) -> _Recording:
-        return _Recording(self._container.add_mutually_exclusive_group(**kwargs), self._defaults)
+        return _Recording(self.container.add_mutually_exclusive_group(**kwargs), self._defaults)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._container, name)
+        return getattr(self.container, name)
 
 
 @dataclass
@@ -198,14 +246,21 @@ class CommandLine:
     def __init__(self, argparse_parser: argparse.ArgumentParser):
         self.argparse_parser = argparse_parser
         self.defaults: dict[str, Any] = {}
+        self.owners: dict[str, str] = {}  # option name -> the plugin that added it (what `--help` narrows by)
+        self.argv: list[str] = []  # what the last parse read (a help action reads it whole)
         self.parser: Any = _Recording(argparse_parser, self.defaults)
 
-    def dests_added_by(self, add: Callable[[Any], object]) -> list[str]:
-        """Call `add(parser)` and return the option names it added (a plugin hook, a recipe's own group)."""
+    def dests_added_by(self, add: Callable[[Any], object], owner: str | None = None) -> list[str]:
+        """Call `add(parser)` and return the option names it added (a plugin hook, a recipe's own group),
+        recorded as `owner`'s when given."""
         before = set(self.defaults)
         add(self.parser)
-        return [d for d in self.defaults if d not in before]
+        added = [d for d in self.defaults if d not in before]
+        if owner is not None:
+            self.owners.update(dict.fromkeys(added, owner))
+        return added
 
     def parse(self, argv: Iterable[str] | None) -> Parsed:
-        typed = vars(self.argparse_parser.parse_args(None if argv is None else list(argv)))
+        self.argv = sys.argv[1:] if argv is None else list(argv)
+        typed = vars(self.argparse_parser.parse_args(self.argv))
         return Parsed({**self.defaults, **typed}, set(typed))

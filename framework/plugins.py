@@ -99,8 +99,12 @@ class PluginSet:
 
         def add(parser: Any) -> None:
             for name, cls in self.option_classes():
-                add_options(parser, cls, group_title(cls, name), defaults)
-            self.hook.mikiwame_add_arguments(parser=parser)
+                add_typed = functools.partial(add_options, cls=cls, title=group_title(cls, name), defaults=defaults)
+                command_line.dests_added_by(add_typed, owner=name)
+            for impl in reversed(self.hook.mikiwame_add_arguments.get_hookimpls()):  # pluggy's call order
+                others = [plugin for plugin in self.pm.get_plugins() if plugin is not impl.plugin]
+                add_free = self.pm.subset_hook_caller("mikiwame_add_arguments", remove_plugins=others)
+                command_line.dests_added_by(functools.partial(_call_with_parser, add_free), owner=impl.plugin_name)
 
         return command_line.dests_added_by(add)
 
@@ -111,6 +115,10 @@ class PluginSet:
             for entry in registry:
                 table.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
         return table
+
+
+def _call_with_parser(hook: Any, parser: Any) -> None:
+    hook(parser=parser)  # pluggy takes hook arguments by keyword only
 
 
 def group_title(cls: type, plugin: str) -> str:

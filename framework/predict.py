@@ -89,13 +89,15 @@ class RunPredictor:
         *,
         device: str = "auto",
         mixed_precision: str | None = None,
+        config: RunConfig | None = None,
     ) -> None:
-        run_dir = self.run_dir = require_finished(run_dir)
+        """`config`: the run's, when the caller has read it from a finished `run_dir` (`mikiwame analyze`)."""
+        run_dir = self.run_dir = run_dir if config is not None else require_finished(run_dir)
         model_dir = run_dir / "model"
         record = read_method_file(model_dir)
         self.method: str = record["method"]
         self.labels: list[str] = record["labels"]
-        self.config = RunConfig.load(run_dir / "config.json", plugins.option_types())
+        self.config = config or RunConfig.load(run_dir / "config.json", plugins.option_types())
         self.max_length = self.config.max_length
         self.classifier = self.model = self.tokenizer = None
         self.base: str | None = None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import complete_checkpoint
 from .config import RunConfig
 from .errors import MikiwameError
+from .help import HELP_FLAGS, CompactHelpFormatter, SelectionHelp
 from .options import CommandLine, add_options, read_options
 from .plugins import PluginSet, build_plugin_set
 from .runner import run_guarded, user_errors_exit
@@ -21,15 +23,31 @@ def build_command_line(
     """The one command line of every recipe: `--config`, the core's options (RunConfig's fields, the recipe's
     defaults), the plugins' and the recipe's `own` option groups. Returns it with the names stored in
     `config.options` (all but the core's)."""
-    command_line = CommandLine(argparse.ArgumentParser(description=description))
-    command_line.parser.add_argument(
-        "--config", type=Path, help="start from a saved config.json (a run's); other options override it"
+    parser = argparse.ArgumentParser(
+        description=description, usage="%(prog)s [options]", add_help=False, formatter_class=CompactHelpFormatter
     )
+    command_line = CommandLine(parser)
+    parser.add_argument(
+        *HELP_FLAGS,
+        action=SelectionHelp,
+        command_line=command_line,
+        plugins=plugins,
+        values_of=functools.partial(_selecting_values, command_line, plugins),
+    )
+    command_line.parser.add_argument("--config", type=Path, help="a run's config.json to start from; typed options win")
     add_options(command_line.parser, RunConfig, "run", defaults.to_dict())
     extra = plugins.add_options(command_line, defaults.options)
     for title, cls in own:
         extra += command_line.dests_added_by(functools.partial(add_options, cls=cls, title=title))
     return command_line, extra
+
+
+def _selecting_values(command_line: CommandLine, plugins: PluginSet, typed: Mapping[str, Any]) -> dict[str, Any]:
+    """The core values a command line gives, `typed` over `--config`'s over the recipe's defaults: what
+    `--help` reads the selected plugins from."""
+    path = typed.get("config")
+    saved = RunConfig.load(path, plugins.option_types()).to_dict() if path else {}
+    return {**command_line.defaults, **saved, **typed}
 
 
 def config_from_command_line(

@@ -1,5 +1,5 @@
-"""Entity bias and accuracy before and after mitigation: the same run as given, with --augment entity-swap and
-with --mask-entities, each analysed with entity-bias, then compared in one table (and comparison.json).
+"""Entity bias and accuracy before and after mitigation: the same run as given, with --entities-augment entity-swap and
+with --entities-mask, each analysed with entity-bias, then compared in one table (and comparison.json).
 
     python recipes/entity_bias_mitigation.py --model tiny --epochs 8
     python recipes/entity_bias_mitigation.py --data my_headlines.tsv --entities my_entities.tsv

@@ -1,5 +1,5 @@
-"""Entity bias and accuracy before and after mitigation: the same run as given, with `--augment entity-swap` and
-with `--mask-entities`, each analysed with entity-bias, then compared in one table and
+"""Entity bias and accuracy before and after mitigation: the same run as given, with `--entities-augment
+entity-swap` and with `--entities-mask`, each analysed with entity-bias, then compared in one table and
 OUTPUT_DIR/entity_bias_comparison.json. recipes/entity_bias_mitigation.py runs it."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(recipe: str, description: str, defaults: RunConfig, argv: Sequence[str]
 
 def compare_mitigations(runs: dict[str, Path], plugins: PluginSet, entities_file: str | None = None) -> dict[str, Any]:
     """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
-    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
+    others mitigated). Every run is probed on the first run's original evaluation texts; a `--entities-mask`
     run gets them masked exactly as its training texts were."""
     lists = load_entity_lists(entities_file)
     reference = RunResults.load(next(iter(runs.values())))

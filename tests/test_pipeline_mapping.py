@@ -68,7 +68,7 @@ def test_threshold_tuning_finds_the_band_that_separates_neutral():
         ({**MAP, "MIXED": "neutral"}, None, r"not labels of the model: MIXED"),
         ({"POSITIVE": "good", "NEGATIVE": "negative"}, "neutral", r"not labels of the task: good"),
         (MAP, None, r"task labels nothing maps to: neutral"),
-        (MAP, "meh", r"--neutral-label 'meh' is not a task label"),
+        (MAP, "meh", r"--pipeline-neutral-label 'meh' is not a task label"),
     ],
 )
 def test_maps_that_do_not_fit_name_both_label_sets(mapping, neutral, message):

@@ -1,4 +1,4 @@
-"""`--prompt-instruction` and the `prompt-instruction` countermeasure: the instruction is written first in every
+"""`--cloze-instruction` and the `prompt-instruction` countermeasure: the instruction is written first in every
 cloze template and every in-context prompt (and a saved run prompts with it again); the countermeasure
 addresses entity bias of a prompt-based run only, and `mikiwame countermeasures` scores the run's texts with
 and without it, nothing trained."""

@@ -167,7 +167,7 @@ def test_label_names_rename_and_order_any_tasks_labels(tmp_path):
     ],
 )
 def test_label_names_that_do_not_fit_name_the_tasks_labels(value, problem):
-    with pytest.raises(ConfigError, match=f"--label-names: .*{problem}") as err:
+    with pytest.raises(ConfigError, match=f"--labels: .*{problem}") as err:
         parse_label_names(value, ["economy", "entertainment", "international", "politics", "sports", "technology"])
     assert "Task labels: economy, entertainment, international, politics, sports, technology" in str(err.value)
 

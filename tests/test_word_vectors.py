@@ -1,4 +1,4 @@
-"""Pre-trained word vectors (`--init-vectors`, `--model vectors-lr`) on small tables written here: the lookup and
+"""Pre-trained word vectors (`--word-vectors`, `--model vectors-lr`) on small tables written here: the lookup and
 its fallbacks, the cache, the initialised rows, frozen embeddings, and run directories that reload and predict
 identically. The real GiNZA table only in the slow test, skipped where the `vectors` extra is not installed."""
 

@@ -1,5 +1,5 @@
 """`curves`: training and validation loss and accuracy per epoch (and per `--eval-every` step), an over-fitting
-diagnosis in words, and a comparison of several runs (`--compare RUN_DIR ...`).
+diagnosis in words, and a comparison of several runs (`--curves-compare RUN_DIR ...`).
 
 The rule (docs/analyzers.md): a run over-fits when, after the evaluation with the lowest validation loss,
 validation loss stays more than `RISE` (relative) above that minimum for at least `CONSECUTIVE` evaluations in
@@ -22,6 +22,7 @@ from mikiwame.framework.compare_report import comparison_table as paired_table
 from mikiwame.framework.compare_report import differences_table
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.findings import Finding
+from mikiwame.framework.options import add_alias
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.plugins.analyzers.curves_findings import curves_findings
 
@@ -134,7 +135,9 @@ def save_plot(runs: list[dict[str, Any]], path: Path) -> None:
 
 class CurvesAnalyzer(Analyzer):
     name = NAME
-    description = "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--compare)"
+    description = (
+        "loss/accuracy curves per epoch and step, over-fitting diagnosis, comparison of runs (--curves-compare)"
+    )
 
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         others = [RunResults.load(Path(d)) for d in context.options.get("compare") or []]
@@ -274,13 +277,15 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
 
 @hookimpl
 def mikiwame_add_arguments(parser):
-    parser.add_argument(
-        "--compare",
+    compare = parser.add_argument(
+        "--curves-compare",
+        dest="compare",
         nargs="+",
         metavar="RUN_DIR",
         default=None,
         help="curves: also draw and diagnose these finished runs beside this one",
     )
+    add_alias(parser, "--compare", compare)
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Cures for entity bias, the `entity-bias` analyzer's finding (swapping one named entity for another of its
 group flips predictions more often than swapping a non-entity word): the entity plugin's two training-data steps
-(plugins/tasks/entities.py), `--augment entity-swap` and `--mask-entities`, as countermeasures. The options
+(plugins/tasks/entities.py), `--entities-augment entity-swap` and `--entities-mask`, as countermeasures. The options
 work as before on any recipe; here they are run against the untreated run and measured by the analyzer's own
 flip rate on the re-runs."""
 
@@ -39,13 +39,13 @@ class EntityCure(OptionValuesCure):
 CURES = (
     EntityCure(
         "entity-swap",
-        "add training copies with every entity swapped for another of its group (--augment entity-swap)",
+        "add training copies with every entity swapped for another of its group (--entities-augment entity-swap)",
         (("augment", "entity-swap"),),
         ("Zmigrod et al. 2019, ACL, Counterfactual Data Augmentation for Mitigating Gender Stereotypes",),
     ),
     EntityCure(
         "mask-entities",
-        "replace entities by their type token in every split (--mask-entities)",
+        "replace entities by their type token in every split (--entities-mask)",
         (("mask_entities", True),),
         ("Zhao et al. 2018, NAACL, Gender Bias in Coreference Resolution (anonymised entities)",),
     ),

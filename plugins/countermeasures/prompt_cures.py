@@ -1,5 +1,5 @@
 """A cure for entity bias in a prompt-based run (`--model cloze` or `icl`, which train nothing): an instruction
-written first in every prompt (`--prompt-instruction`, plugins/models/prompting.py), by default the one the
+written first in every prompt (`--cloze-instruction`, plugins/models/prompting.py), by default the one the
 course's assignment names. The re-runs score the same texts with and without it, and the `entity-bias` analyzer
 measures the flip rate on each. (Shortcut findings cannot come from such a run: the `shortcuts` analyzer needs
 gradients, and a prompt-based model has none.)"""
@@ -31,7 +31,7 @@ class InstructionCure(EntityCure):
 
 CURE = InstructionCure(
     "prompt-instruction",
-    f"write 「{DEFAULT_INSTRUCTION}」 first in every prompt (--prompt-instruction)",
+    f"write 「{DEFAULT_INSTRUCTION}」 first in every prompt (--cloze-instruction)",
     (("prompt_instruction", DEFAULT_INSTRUCTION),),
     (
         "Si et al. 2023, ICLR, Prompting GPT-3 To Be Reliable (instructions that reduce social biases)",

@@ -8,7 +8,7 @@ speeds up fine-tuning and makes it more stable on few texts. The `reinit` over-f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -21,6 +21,8 @@ from mikiwame.framework.options import option, read_options
 @dataclass
 class ReinitOptions:
     """top-layer re-initialisation (over-fitting countermeasure)"""
+
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("reinit",)  # with the countermeasure, i.e. when curves is selected
 
     reinit_layers: int = option(
         0, "re-initialise the top K encoder layers and the pooler before fine-tuning (needs --peft full)"

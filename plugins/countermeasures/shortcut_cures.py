@@ -37,10 +37,17 @@ SHIFT_METRIC = "shift-set accuracy"
 class ShortcutCureOptions:
     """shortcut countermeasures (`mikiwame countermeasures`)"""
 
-    shortcut_cure: str = option("none", "change the training texts holding --shortcut-units", choices=CURES)
-    shortcut_units: list[str] = option([], "units (words, tags) the shortcut cures treat, comma-separated")
+    shortcut_cure: str = option(
+        "none",
+        "change the training texts holding --shortcut-cures-units",
+        choices=CURES,
+        flag="--shortcut-cures-method",
+    )
+    shortcut_units: list[str] = option(
+        [], "units (words, tags) the shortcut cures treat, comma-separated", flag="--shortcut-cures-units"
+    )
     shortcut_consistency: float = option(
-        0.0, "weight of a consistency loss between a text and the text with --shortcut-units masked"
+        0.0, "weight of a consistency loss between a text and the text with --shortcut-cures-units masked"
     )
 
 

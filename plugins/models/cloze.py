@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class MaskedLMScorer:
     def pieces(self, word: str) -> list[int]:
         ids = self._ids(word)
         if not ids:
-            raise ConfigError(f"verbalizer word {word!r} has no tokens", where="--prompts")
+            raise ConfigError(f"verbalizer word {word!r} has no tokens", where="--cloze-prompts")
         return ids
 
     def _frame(self, text: str, template: str, room: int) -> tuple[list[int], list[int]]:
@@ -141,7 +141,7 @@ class ClozeClassifier:
         self.scorer, self.spec, self.lm_name = scorer, spec, lm_name
         names = list(spec.templates)
         if not names:
-            raise ConfigError(f'{spec.source} has no "templates"', where="--prompts")
+            raise ConfigError(f'{spec.source} has no "templates"', where="--cloze-prompts")
         if template is not None and template not in spec.templates:
             raise ConfigError(
                 f"unknown template {template!r}; {spec.source} has {', '.join(names)}", where="--cloze-template"
@@ -280,11 +280,17 @@ def mikiwame_register_models(register):
 class PromptOptions:
     """prompting (--model cloze / icl)"""
 
-    prompts: str | None = option(None, "prompt file (JSON); default data/prompts/<task>.json")
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("icl",)  # --cloze-prompts serves both
+
+    prompts: str | None = option(
+        None, "prompt file (JSON) of --model cloze and icl; default data/prompts/<task>.json", flag="--cloze-prompts"
+    )
     cloze_lm: str | None = option(None, "masked LM for --model cloze: hub id or directory")
     cloze_template: str | None = option(None, "template whose predictions the run keeps (default: the first)")
     cloze_calibrate: bool = option(False, "keep the content-free-calibrated predictions")
-    prompt_instruction: str = option("", "an instruction written first in every prompt (cloze and icl)")
+    prompt_instruction: str = option(
+        "", "an instruction written first in every prompt (cloze and icl)", flag="--cloze-instruction"
+    )
 
 
 @hookimpl

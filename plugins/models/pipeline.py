@@ -1,9 +1,9 @@
 """An already fine-tuned classifier, used as it is through `transformers.pipeline("text-classification")`,
-with its labels mapped onto the task's (`--model pipeline --pipeline-model ID_OR_DIR --label-map ...`).
+with its labels mapped onto the task's (`--model pipeline --pipeline-model ID_OR_DIR --pipeline-label-map ...`).
 
 A model with fewer labels than the task (a 2-label sentiment model on JRTE's positive/neutral/negative) can
 fill one task label by a neutral band: when the model's top score is below a threshold, the text is that label.
-The threshold is tuned on the validation split (macro-F1) unless `--neutral-threshold` fixes it.
+The threshold is tuned on the validation split (macro-F1) unless `--pipeline-neutral-threshold` fixes it.
 """
 
 from __future__ import annotations
@@ -47,14 +47,16 @@ def parse_label_map(value: str | None) -> dict[str, str]:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{err.lineno}: not valid JSON ({err.msg})", where="--label-map") from None
+            raise ConfigError(
+                f"{path}:{err.lineno}: not valid JSON ({err.msg})", where="--pipeline-label-map"
+            ) from None
         return {str(k): str(v) for k, v in raw.items()}
     pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
     bad = [p[0] for p in pairs if len(p) != 2 or not p[0].strip() or not p[1].strip()]
     if bad:
         raise ConfigError(
-            f"cannot read {bad[0]!r} in --label-map {value!r}",
-            where="--label-map",
+            f"cannot read {bad[0]!r} in --pipeline-label-map {value!r}",
+            where="--pipeline-label-map",
             fix="write MODEL_LABEL=TASK_LABEL pairs separated by commas, or give a JSON file",
         )
     return {k.strip(): v.strip() for k, v in pairs}
@@ -85,16 +87,16 @@ class LabelMapping:
         if foreign := sorted({t for t in mapping.values() if t not in task_labels}):
             problems.append(f"not labels of the task: {', '.join(foreign)}")
         if neutral is not None and neutral not in task_labels:
-            problems.append(f"--neutral-label {neutral!r} is not a task label")
+            problems.append(f"--pipeline-neutral-label {neutral!r} is not a task label")
         reached = set(mapping.values()) | ({neutral} if neutral else set())
         if unreached := [t for t in task_labels if t not in reached]:
             problems.append(f"task labels nothing maps to: {', '.join(unreached)} (a neutral band can fill one)")
         if problems:
             raise ConfigError(
                 "the label map does not fit: " + "; ".join(problems) + ". " + both,
-                where="--label-map",
-                fix="map every model label, e.g. --label-map POSITIVE=positive,NEGATIVE=negative "
-                "--neutral-label neutral",
+                where="--pipeline-label-map",
+                fix="map every model label, e.g. --pipeline-label-map POSITIVE=positive,NEGATIVE=negative "
+                "--pipeline-neutral-label neutral",
             )
         return cls(dict(mapping), list(task_labels), neutral)
 
@@ -151,8 +153,8 @@ class PipelineClassifier:
         if not val_texts:
             raise ConfigError(
                 "the neutral band is tuned on the validation split, and this task has none",
-                where="--neutral-label",
-                fix="give --neutral-threshold T",
+                where="--pipeline-neutral-label",
+                fix="give --pipeline-neutral-threshold T",
             )
         self.mapping, grid = self.mapping.tuned(self.model_scores(val_texts), val_gold)
         best = max(grid, key=lambda g: (g["macro_f1"], -g["threshold"]))
@@ -183,7 +185,7 @@ class PipelineClassifier:
 
 class PipelineSource(ModelSource):
     name = "pipeline"
-    description = "an already fine-tuned classifier via transformers.pipeline, labels mapped (--label-map)"
+    description = "an already fine-tuned classifier via transformers.pipeline, labels mapped (--pipeline-label-map)"
 
     def load(self, config: RunConfig, task: TaskData) -> PipelineClassifier:
         options = read_options(PipelineOptions, config.options)
@@ -241,9 +243,15 @@ class PipelineOptions:
     """off-the-shelf pipeline (--model pipeline)"""
 
     pipeline_model: str | None = option(None, "a fine-tuned text-classification model: hub id or directory")
-    label_map: str | None = option(None, "MODEL=TASK pairs, comma-separated, or a JSON file")
-    neutral_label: str | None = option(None, "task label for texts whose top model score is below the threshold")
-    neutral_threshold: float | None = option(None, "fix the neutral band's threshold (default: tuned on validation)")
+    label_map: str | None = option(
+        None, "MODEL=TASK pairs, comma-separated, or a JSON file", flag="--pipeline-label-map"
+    )
+    neutral_label: str | None = option(
+        None, "task label for texts whose top model score is below the threshold", flag="--pipeline-neutral-label"
+    )
+    neutral_threshold: float | None = option(
+        None, "fix the neutral band's threshold (default: tuned on validation)", flag="--pipeline-neutral-threshold"
+    )
 
 
 @hookimpl

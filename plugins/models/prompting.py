@@ -1,7 +1,7 @@
 """What the prompt-based classifiers (cloze and in-context learning) share: the prompt file that holds the
 templates and the words for each label, and loading the language model they score with.
 
-A prompt file is JSON (data/prompts/<task>.json by default, `--prompts PATH` for another):
+A prompt file is JSON (data/prompts/<task>.json by default, `--cloze-prompts PATH` for another):
 
     {"templates": {"neutral": "「{text}」これは[MASK]のニュースです。", ...},   # cloze: one [MASK] each
      "verbalizers": {"politics": ["政治"], ...},                                # words per task label
@@ -10,7 +10,7 @@ A prompt file is JSON (data/prompts/<task>.json by default, `--prompts PATH` for
      "icl": {"demonstration": "見出し:{text} 分野:{label}", "query": "見出し:{text} 分野:", "separator": " 。 ",
              "reasoning_query": "見出し:{text} 理由:", "answer": " 分野:"}}
 
-`--prompt-instruction TEXT` writes an instruction first in every prompt (cloze templates, in-context prompts).
+`--cloze-instruction TEXT` writes an instruction first in every prompt (cloze templates, in-context prompts).
 
 A word of several pieces is scored by the log-probability of its whole piece sequence (chain rule); a label
 with several words by the total probability of its words (log-sum-exp). "score": "mean" divides each word's
@@ -43,7 +43,7 @@ class IclFormat:
     separator: str = " 。 "
     reasoning_query: str = "{text} 理由:"
     answer: str = " 答え:"
-    instruction: str = ""  # written before the demonstrations (`--prompt-instruction`)
+    instruction: str = ""  # written before the demonstrations (`--cloze-instruction`)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class PromptSpec:
 
 def with_instruction(spec: PromptSpec, instruction: str) -> PromptSpec:
     """`spec` with `instruction` written first in every prompt: before each cloze template and before an
-    in-context prompt's demonstrations (`--prompt-instruction`; the `prompt-instruction` countermeasure). The
+    in-context prompt's demonstrations (`--cloze-instruction`; the `prompt-instruction` countermeasure). The
     text is never cut to make room for it. An empty instruction leaves the spec as it is."""
     if not instruction:
         return spec
@@ -78,13 +78,13 @@ def default_prompt_path(task: str) -> Path:
 
 def load_prompt_spec(path: str | Path | None, task: str, labels: list[str]) -> PromptSpec:
     """Read and check a prompt file: every task label needs at least one word, every template one [MASK]."""
-    where = "--prompts"
+    where = "--cloze-prompts"
     file = Path(path) if path else default_prompt_path(task)
     if not file.is_file():
         raise ConfigError(
             f"prompt file {file} does not exist",
             where=where,
-            fix=f"write one like {default_prompt_path('headlines')} (templates, verbalizers) and pass --prompts PATH",
+            fix=f"write one like {default_prompt_path('headlines')} (templates, verbalizers) and pass {where} PATH",
         )
     try:
         raw: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """The built-in tiny model: a small BERT from config with a real Japanese tokenizer (MeCab via fugashi and
 unidic-lite, then WordPiece) whose vocabulary is built from the training texts. Random weights: it is what an
-offline run can have, and it says so. With `--init-vectors` its word embeddings start from pre-trained vectors;
+offline run can have, and it says so. With `--word-vectors` its word embeddings start from pre-trained vectors;
 `--tiny-pooling mean` puts the classification head on the mean of the encoder's outputs instead of [CLS]."""
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class TinyOptions:
     tiny_pooling: str = option(
         "cls",
         "what the tiny model's classification head reads: the [CLS] pooler, or the mean of the encoder's outputs "
-        "over the text (a better start with --init-vectors and few examples)",
+        "over the text (a better start with --word-vectors and few examples)",
         choices=POOLINGS,
     )
 

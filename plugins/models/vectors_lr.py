@@ -1,6 +1,6 @@
 """[TF-IDF, mean word vector] + logistic regression (`--model vectors-lr`): the floor with some knowledge of
 Japanese. The TF-IDF features are tfidf-lr's; beside them sits the L2-normalised mean of the text's word vectors
-(plugins/models/word_vectors.py, `ja-ginza` unless `--init-vectors` names another table), so words the few training
+(plugins/models/word_vectors.py, `ja-ginza` unless `--word-vectors` names another table), so words the few training
 texts never showed still count through their neighbours. C is the one with the best accuracy on the validation
 split when the run has one (ties to the smaller C), else chosen by stratified cross-validation on the training
 split; the model is then fitted on the training split alone, so the validation figures it reports are those of

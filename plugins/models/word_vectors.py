@@ -1,4 +1,4 @@
-"""Pre-trained Japanese word vectors, so that an offline model starts knowing some Japanese (`--init-vectors`).
+"""Pre-trained Japanese word vectors, so that an offline model starts knowing some Japanese (`--word-vectors`).
 
 The table is the one the `ja-ginza` package ships (GiNZA's spaCy pipeline: 300 dimensions, 20,000 rows, ~480k
 surface forms; installed by `pip install 'mikiwame[vectors]'`), or a word2vec text file of the user's own.
@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -46,7 +46,7 @@ FOUND_BY = ("surface", "dictionary form", "NFKC", "lower case")
 
 
 def _ginza_missing() -> ConfigError:
-    return ConfigError(f"--init-vectors {GINZA} needs the ja-ginza package, which is not installed", fix=INSTALL)
+    return ConfigError(f"--word-vectors {GINZA} needs the ja-ginza package, which is not installed", fix=INSTALL)
 
 
 class VectorTable(Protocol):
@@ -158,8 +158,8 @@ def _table_file(name: str) -> Path:
     path = Path(name)
     if not path.is_file():
         raise ConfigError(
-            f"--init-vectors {name!r} is neither {GINZA} nor an existing file",
-            fix=f"use --init-vectors {GINZA} (after {INSTALL}) or give a word2vec text file",
+            f"--word-vectors {name!r} is neither {GINZA} nor an existing file",
+            fix=f"use --word-vectors {GINZA} (after {INSTALL}) or give a word2vec text file",
         )
     return path
 
@@ -318,7 +318,7 @@ def initialise_embeddings(embeddings: Any, vocab: dict[str, int], name: str, std
     found = looked_up.found()
     if not found.any():
         raise ConfigError(
-            f"--init-vectors {name}: none of the {len(words)} vocabulary words is in the table",
+            f"--word-vectors {name}: none of the {len(words)} vocabulary words is in the table",
             fix="give a table of Japanese words (the vocabulary is MeCab words of the training texts)",
         )
     rows = projection(looked_up.vectors[found], embeddings.weight.shape[1], std)
@@ -342,14 +342,18 @@ def initialise_embeddings(embeddings: Any, vocab: dict[str, int], name: str, std
 class WordVectorOptions:
     """pre-trained word vectors"""
 
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("tiny", "vectors-lr")  # the models that read them
+
     init_vectors: str | None = option(
         None,
         f"pre-trained word vectors ({GINZA}, needs {INSTALL}; or a word2vec text file): the initial word "
         "embeddings of --model tiny, the features of --model vectors-lr (default there: ja-ginza)",
+        flag="--word-vectors",
     )
     embedding_lr_scale: float = option(
         EMBEDDING_LR_SCALE,
-        "with --init-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
+        "with --word-vectors: the word embeddings' learning rate as a multiple of --lr (0 freezes them)",
+        flag="--word-vectors-lr-scale",
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
@@ -71,7 +72,9 @@ def validate_targets(
 
 @dataclass
 class LoraOptions:
-    """Also DoRA's (plugins/peft/ia3.py)."""
+    """LoRA and DoRA (--peft lora / dora; DoRA in plugins/peft/dora.py)"""
+
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("dora",)
 
     lora_r: int = option(8, "rank of the LoRA update")
     lora_alpha: int = option(16, "scale of the LoRA update (alpha / r)")

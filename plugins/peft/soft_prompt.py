@@ -30,7 +30,7 @@ DEFAULT_VIRTUAL_TOKENS = 20
 def virtual_tokens(config: RunConfig) -> int:
     count = read_options(SoftPromptOptions, config.options).num_virtual_tokens
     if count < 1:
-        raise PeftError(f"--num-virtual-tokens must be at least 1, got {count}", where="--num-virtual-tokens")
+        raise PeftError(f"--soft-prompt-tokens must be at least 1, got {count}", where="--soft-prompt-tokens")
     return count
 
 
@@ -49,7 +49,7 @@ def check_positions(model: torch.nn.Module, config: RunConfig, count: int, metho
             f"but the model has {positions}",
             where=f"--peft {method}",
             fix=f"use --max-length {positions - count} or fewer, "
-            f"or --num-virtual-tokens {positions - config.max_length} or fewer",
+            f"or --soft-prompt-tokens {positions - config.max_length} or fewer",
         )
 
 
@@ -134,6 +134,7 @@ class SoftPromptOptions:
     num_virtual_tokens: int = option(
         DEFAULT_VIRTUAL_TOKENS,
         "soft prompts (prompt-tuning, prefix-tuning): trained tokens; they use positions beside --max-length",
+        flag="--soft-prompt-tokens",
     )
 
 

@@ -74,14 +74,18 @@ def mikiwame_register_tasks(register):
 class CsvOptions:
     """csv task (--task csv)"""
 
-    text_column: str = option("text", "column holding the text")
-    label_column: str = option("label", "column holding the label")
-    id_column: str | None = option(None, "column of unique ids (default: file:line)")
+    text_column: str = option("text", "column holding the text", flag="--csv-text-column")
+    label_column: str = option("label", "column holding the label", flag="--csv-label-column")
+    id_column: str | None = option(None, "column of unique ids (default: file:line)", flag="--csv-id-column")
     split_column: str | None = option(
-        None, "column of train/validation(dev)/test values (default: a seeded stratified 80/10/10 split)"
+        None,
+        "column of train/validation(dev)/test values (default: a seeded stratified 80/10/10 split)",
+        flag="--csv-split-column",
     )
-    encoding: str | None = option(None, "file encoding, e.g. cp932 (default: UTF-8, BOM or not)")
-    delimiter: str | None = option(None, "field delimiter: , ; | or tab (default: from the suffix)")
+    encoding: str | None = option(None, "file encoding, e.g. cp932 (default: UTF-8, BOM or not)", flag="--csv-encoding")
+    delimiter: str | None = option(
+        None, "field delimiter: , ; | or tab (default: from the suffix)", flag="--csv-delimiter"
+    )
 
 
 @hookimpl

@@ -1,5 +1,5 @@
-"""The two entity training-data steps, `--augment entity-swap` (counterfactual data augmentation) and
-`--mask-entities` (entities replaced by type tokens in every split, so training and evaluation see the same
+"""The two entity training-data steps, `--entities-augment entity-swap` (counterfactual data augmentation) and
+`--entities-mask` (entities replaced by type tokens in every split, so training and evaluation see the same
 thing), and the entity options (`--entities FILE`, a user's own list). The lists, swaps and masking they use
 are framework/entities.py's, shared with the entity-bias analyzer."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from mikiwame.framework import hookimpl
 from mikiwame.framework.config import RunConfig
@@ -67,10 +68,16 @@ def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | Non
 class EntityOptions:
     """entities (entity-bias analyzer and mitigations)"""
 
+    SHOWN_WITH: ClassVar[tuple[str, ...]] = ("entity-bias",)
+
     entities: str | None = option(None, "TSV with columns name, type[, group]: your own entities")
-    augment: str = option("none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES))
-    augment_copies: int = option(DEFAULT_COPIES, "swapped copies per text")
-    mask_entities: bool = option(False, "replace entities by [人名]/[地名]/[組織] in every split")
+    augment: str = option(
+        "none", "entity-swap: add swapped training copies", choices=tuple(AUGMENT_CHOICES), flag="--entities-augment"
+    )
+    augment_copies: int = option(DEFAULT_COPIES, "swapped copies per text", flag="--entities-augment-copies")
+    mask_entities: bool = option(
+        False, "replace entities by [人名]/[地名]/[組織] in every split", flag="--entities-mask"
+    )
 
 
 @hookimpl

@@ -1,5 +1,5 @@
-"""`--label-names`: the names and the order of any task's labels, e.g. JRTE's `neutral` shown as the course's
-`normal`, negative first: `--label-names negative,neutral=normal,positive`.
+"""`--labels`: the names and the order of any task's labels, e.g. JRTE's `neutral` shown as the course's
+`normal`, negative first: `--labels negative,neutral=normal,positive`.
 
 Tasks sort their labels so ids never depend on file order; this option gives another order (the order of the
 model's outputs, every table, report and figure) and other names, without a renamed copy of the data. The
@@ -16,7 +16,7 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.task import TaskData
 
-FLAG = "--label-names"
+FLAG = "--labels"
 
 
 def parse_label_names(value: str, labels: list[str]) -> dict[str, str]:
@@ -51,9 +51,7 @@ def parse_label_names(value: str, labels: list[str]) -> dict[str, str]:
 class LabelOptions:
     """label names and order (any task)"""
 
-    label_names: str | None = option(
-        None, "every label in the order wanted, each NAME or NAME=NEW, e.g. negative,neutral=normal,positive"
-    )
+    label_names: str | None = option(None, "every label in order, each NAME or NAME=NEW", flag="--labels")
 
 
 @hookimpl

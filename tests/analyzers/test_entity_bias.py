@@ -1,5 +1,5 @@
 """entity-bias finds a planted entity–label link, its identity control is exactly zero, and counterfactual
-augmentation (`--augment entity-swap`) at least halves the flip rate with non-overlapping intervals."""
+augmentation (`--entities-augment entity-swap`) at least halves the flip rate with non-overlapping intervals."""
 
 from __future__ import annotations
 
