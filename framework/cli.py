@@ -48,14 +48,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .limits import cut_texts
     from .predict import RunPredictor
     from .tables import read_text_file
 
-    texts = list(args.texts)
+    texts, places = list(args.texts), [f"text argument {i}" for i in range(1, len(args.texts) + 1)]
     if args.file:
-        texts += [line.strip() for line in read_text_file(Path(args.file)).splitlines() if line.strip()]
+        lines = read_text_file(Path(args.file)).splitlines()
+        kept = [(line.strip(), f"{args.file}:{n}") for n, line in enumerate(lines, start=1) if line.strip()]
+        texts += [text for text, _ in kept]
+        places += [where for _, where in kept]
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
+    texts, cut = cut_texts(texts, places)
+    if cut:
+        print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
     predictor = RunPredictor(
         Path(args.run_dir), build_plugin_set(), device=args.device, mixed_precision=args.mixed_precision
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
+from .limits import refuse_long_received_texts
 from .rundir import require_finished
 from .runfiles import Between, Count, Nullable, Obj, read_json, read_jsonl
 
@@ -104,8 +105,12 @@ class RunResults:
         )
 
     def predictions(self) -> list[dict[str, Any]]:
-        """predictions.jsonl, each row checked: a damaged one is one message naming file:line."""
-        return read_jsonl(self.directory / "predictions.jsonl", PREDICTION)
+        """predictions.jsonl, each row checked: a damaged one (or one whose text is longer than a run keeps:
+        framework/limits.py) is one message naming the file and the row."""
+        path = self.directory / "predictions.jsonl"
+        rows = read_jsonl(path, PREDICTION)
+        refuse_long_received_texts(rows, path)
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ from .discussion import collect_findings, findings_section, localized_title, sav
 from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
 from .findings import default_lang
+from .limits import cut_task_data
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model, quiet_transformers
 from .peft_method import write_method_file
@@ -180,7 +181,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
 
 def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     """Every name checked before anything heavy, the accelerator and the run directory's name, then the task's
-    data: loaded, subsampled (`--train-size`), transformed by plugins and checked."""
+    data: loaded, subsampled (`--train-size`), transformed by plugins, cut to the text limit (framework/limits.py:
+    before any tokenizer runs MeCab) and checked."""
     task = plugins.tasks.get(config.task, option="--task")
     for name in config.analyze:
         plugins.analyzers.get(name, option="--analyze")
@@ -191,9 +193,11 @@ def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)
-    data = transform_data(plugins, config, data)
+    data, cut = cut_task_data(transform_data(plugins, config, data))
     checks = check_data(data, config)
-    notices = [Notice("warning", w) for w in checks.warnings]
+    notices = [Notice("warning", w) for w in [*([cut] if cut else []), *checks.warnings]]
+    if cut and accelerator.is_main_process:
+        print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
     return Run(config, plugins, accelerator, data, directory, data_checks=checks.summary, notices=notices)
 
 
