@@ -23,6 +23,7 @@ from .errors import ConfigError, MikiwameError
 from .plugins import PluginSet
 from .predict import RunPredictor, inference_accelerator
 from .results import SCHEMA_VERSION, RunResults
+from .rundir import write_pending_analyses
 from .task import Example, TaskData
 
 
@@ -105,7 +106,8 @@ def run_analyzers(
     mixed_precision: str | None = None,
 ) -> dict:
     """Run the named analyzers on every process (each computes the same result from gathered predictions);
-    the main process writes RUN_DIR/analyses/NAME.json. Without the run's own `accelerator` (a later
+    the main process writes RUN_DIR/analyses/NAME.json, and strikes NAME from the analyzers a live run left
+    pending (rundir.PENDING_ANALYSES). Without the run's own `accelerator` (a later
     `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given."""
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
     results = RunResults.load(run_dir)
@@ -116,6 +118,7 @@ def run_analyzers(
     out_dir = context.results.directory / "analyses"
     out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes, atomically)
     produced = {}
+    pending = results.pending_analyses
     for analyzer in analyzers:
         result = {
             "schema_version": SCHEMA_VERSION,
@@ -137,4 +140,6 @@ def run_analyzers(
                 fix="return dicts, lists, strings and numbers only",
             ) from None
         os.replace(partial, target)
+        pending = [n for n in pending if n != analyzer.name]
+        write_pending_analyses(results.directory, pending)
     return produced

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from .limits import refuse_long_received_texts
-from .rundir import require_finished
+from .rundir import PENDING_ANALYSES, require_finished
 from .runfiles import Between, Count, Nullable, Obj, read_json, read_jsonl
 
 SCHEMA_VERSION = 1
@@ -72,6 +72,7 @@ DATA_CHECKS = Obj(
     }
 )
 ANALYSIS = Obj(optional={"schema_version": int, "analyzer": str})
+PENDING = Obj({"analyzers": list[str]})
 PREDICTION = Obj(
     {"text": str, "gold": str, "predicted": str, "probabilities": dict[str, float], "split": str}, {"id": Any}
 )
@@ -85,6 +86,7 @@ class RunResults:
     model_info: dict[str, Any]
     data_checks: dict[str, Any]
     analyses: dict[str, Any] = field(default_factory=dict)
+    pending_analyses: list[str] = field(default_factory=list)  # live analyzers stopped before they finished
 
     @classmethod
     def load(cls, directory: Path) -> RunResults:
@@ -102,6 +104,7 @@ class RunResults:
             read("model_info.json", MODEL_INFO),
             read("data_checks.json", DATA_CHECKS),
             analyses,
+            read(PENDING_ANALYSES, PENDING).get("analyzers", []),
         )
 
     def predictions(self) -> list[dict[str, Any]]:
@@ -121,6 +124,7 @@ class RunResults:
             "model_info": self.model_info,
             "data_checks": self.data_checks,
             "analyses": self.analyses,
+            "pending_analyses": self.pending_analyses,
         }
 
 
