@@ -29,7 +29,13 @@ from mikiwame.framework.results import read_json_object
 from mikiwame.framework.tables import read_text_file
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
-from mikiwame.plugins.models.prompting import IclFormat, PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import (
+    IclFormat,
+    PromptSpec,
+    load_language_model,
+    load_prompt_spec,
+    scored_in_batches,
+)
 
 SELECTIONS = ("random", "balanced", "similar")
 SETUP_FILE = "icl.json"
@@ -62,7 +68,7 @@ class CausalLMScorer:
         out = np.zeros((len(prompts), len(continuations)))
         pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for start in range(0, len(rows), self.batch_size):
+            for start in scored_in_batches(len(rows), self.batch_size, "icl: scoring prompts"):
                 batch = rows[start : start + self.batch_size]
                 seqs = [p + c for _, _, p, c in batch]
                 width = max(map(len, seqs))
