@@ -37,7 +37,7 @@ def main(argv=None):
         name: run_guarded(replace(config, analyze=analyze, options={**config.options, **options}))
         for name, options in VARIANTS.items()
     }
-    comparison = compare_mitigations(runs, plugins, config.options.get("entities"))
+    comparison = compare_mitigations(runs, plugins, config.options)
     target = Path(config.output_dir) / "entity_bias_comparison.json"
     target.write_text(json.dumps(comparison, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     Console().print(comparison_table(comparison))

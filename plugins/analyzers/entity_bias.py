@@ -405,13 +405,15 @@ def mikiwame_register_analyzers(register):
     register(EntityBiasAnalyzer())
 
 
-def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str | None = None) -> dict[str, Any]:
+def compare_mitigations(runs: dict[str, Path], plugins: Any, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
-    others mitigated). Every run is probed on the first run's original evaluation texts; a `--mask-entities`
-    run gets them masked exactly as its training texts were."""
-    lists = load_entity_lists(entities_file)
+    others mitigated). Every run is probed on the texts the analyzer probed in the first run (its seeded
+    sample of at most `--entity-bias-max-texts` evaluation texts, with `--entity-bias-k` swaps each, from
+    `options`); a `--mask-entities` run gets them masked exactly as its training texts were."""
+    chosen = read_options(EntityBiasOptions, options or {})
+    lists = load_entity_lists(read_options(EntityOptions, options or {}).entities)
     reference = RunResults.load(next(iter(runs.values())))
-    texts = [p["text"] for p in reference.predictions() if p["split"] in ("validation", "test")]
+    texts = [e.text for e in AnalysisContext(reference, plugins).held_out_examples(chosen.entity_bias_max_texts)]
     rows = {}
     for name, directory in runs.items():
         results = RunResults.load(directory)
@@ -419,7 +421,9 @@ def compare_mitigations(runs: dict[str, Path], plugins: Any, entities_file: str 
         options = results.config.get("options", {})
         if options.get("mask_entities"):
             predictor = MaskedInputs(predictor, lists)
-        bias = measure_entity_bias(predictor, texts, lists, seed=int(results.config.get("seed", 0)))
+        bias = measure_entity_bias(
+            predictor, texts, lists, k=chosen.entity_bias_k, seed=int(results.config.get("seed", 0))
+        )
         split = "test" if "test" in results.metrics["after"] else next(iter(results.metrics["after"]))
         rows[name] = {
             "run": str(directory),
