@@ -16,7 +16,7 @@ from rich.text import Text
 from . import inert
 from .config import MIXED_PRECISION
 from .discussion import save_findings
-from .errors import MikiwameError
+from .errors import DataError, MikiwameError
 from .findings import LANGUAGES, default_lang
 from .options import CommandLine
 from .peft_method import is_hub_id
@@ -50,7 +50,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .limits import cut_texts
     from .predict import RunPredictor
-    from .tables import read_text_file
+    from .tables import SURROGATE, read_text_file
 
     texts, places = list(args.texts), [f"text argument {i}" for i in range(1, len(args.texts) + 1)]
     if args.file:
@@ -60,6 +60,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         places += [where for _, where in kept]
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
+    for text, where in zip(texts, places, strict=True):
+        if SURROGATE.search(text):  # bytes of the command line that are not UTF-8 arrive as lone surrogates
+            raise DataError(
+                f"{where} is not valid UTF-8 (it holds a byte that decodes to no character)",
+                fix="give the text in UTF-8 (check the terminal's encoding, e.g. LANG=ja_JP.UTF-8), or use --file",
+            )
     texts, cut = cut_texts(texts, places)
     if cut:
         print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)

@@ -93,3 +93,11 @@ def test_a_lone_surrogate_in_jsonl_is_one_message_naming_file_and_line(tmp_path,
     assert f"{path}:2" in str(err.value) and "surrogate" in str(err.value)
     path.write_text('{"text": "ok \\ud83d\\ude00", "label": "b"}\n', encoding="utf-8")  # a whole pair is a character
     assert read_rows(path)[1][0].values["text"] == "ok 😀"
+
+
+def test_a_command_line_text_that_is_not_utf8_is_one_message(run_with_a_huge_text, capsys):
+    """Bytes that are not UTF-8 on the command line reach Python as lone surrogates (surrogateescape)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(run_with_a_huge_text), "短い", "ab\udcffc"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err and "text argument 2 is not valid UTF-8" in err
