@@ -22,6 +22,7 @@ from .config import RunConfig
 from .errors import ConfigError, MikiwameError
 from .predict import RunPredictor, inference_accelerator
 from .results import SCHEMA_VERSION, RunResults
+from .rundir import write_pending_analyses
 from .task import Example, TaskData
 
 if TYPE_CHECKING:  # plugins.py types its registries with the Analyzer below
@@ -110,9 +111,10 @@ def run_analyzers(
     mixed_precision: str | None = None,
 ) -> dict:
     """Run the named analyzers on every process (each computes the same result from gathered predictions);
-    the main process writes RUN_DIR/analyses/NAME.json. Without the run's own `accelerator` (a later
-    `mikiwame analyze`), one is made for the run's precision, or `device` / `mixed_precision` if given. `run`:
-    the run directory, or its results when the caller loaded them (then nothing of the run is read twice)."""
+    the main process writes RUN_DIR/analyses/NAME.json, and strikes NAME from the analyzers a live run left
+    pending (rundir.PENDING_ANALYSES). Without the run's own `accelerator` (a later `mikiwame analyze`), one is
+    made for the run's precision, or `device` / `mixed_precision` if given. `run`: the run directory, or its
+    results when the caller loaded them (then nothing of the run is read twice)."""
     analyzers = [plugins.analyzers.get(name, option="--analyze") for name in names]
     results = run if isinstance(run, RunResults) else RunResults.load(run)
     config = RunConfig.from_values(results.config, plugins.option_types(), results.directory / "config.json")
@@ -122,6 +124,7 @@ def run_analyzers(
     out_dir = context.results.directory / "analyses"
     out_dir.mkdir(exist_ok=True)  # analyzers save their figures there (each process the same bytes, atomically)
     produced = {}
+    pending = results.pending_analyses
     for analyzer in analyzers:
         result = {
             "schema_version": SCHEMA_VERSION,
@@ -143,4 +146,6 @@ def run_analyzers(
                 fix="return dicts, lists, strings and numbers only",
             ) from None
         os.replace(partial, target)
+        pending = [n for n in pending if n != analyzer.name]
+        write_pending_analyses(results.directory, pending)
     return produced

@@ -17,7 +17,7 @@ from . import inert
 from .compare_report import FORMATS
 from .config import MIXED_PRECISION
 from .discussion import save_findings
-from .errors import MikiwameError
+from .errors import DataError, MikiwameError
 from .findings import LANGUAGES, default_lang
 from .help import plugin_help
 from .options import CommandLine
@@ -52,14 +52,27 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .limits import cut_texts
     from .predict import RunPredictor
-    from .tables import read_text_file
+    from .tables import SURROGATE, read_text_file
 
-    texts = list(args.texts)
+    texts, places = list(args.texts), [f"text argument {i}" for i in range(1, len(args.texts) + 1)]
     if args.file:
-        texts += [line.strip() for line in read_text_file(Path(args.file)).splitlines() if line.strip()]
+        lines = read_text_file(Path(args.file)).splitlines()
+        kept = [(line.strip(), f"{args.file}:{n}") for n, line in enumerate(lines, start=1) if line.strip()]
+        texts += [text for text, _ in kept]
+        places += [where for _, where in kept]
     if not texts:
         raise MikiwameError("no text to classify", fix='give texts: mikiwame predict RUN_DIR "text" or --file F')
+    for text, where in zip(texts, places, strict=True):
+        if SURROGATE.search(text):  # bytes of the command line that are not UTF-8 arrive as lone surrogates
+            raise DataError(
+                f"{where} is not valid UTF-8 (it holds a byte that decodes to no character)",
+                fix="give the text in UTF-8 (check the terminal's encoding, e.g. LANG=ja_JP.UTF-8), or use --file",
+            )
+    texts, cut = cut_texts(texts, places)
+    if cut:
+        print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
     predictor = RunPredictor(
         Path(args.run_dir), build_plugin_set(), device=args.device, mixed_precision=args.mixed_precision
     )

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 #: fonts with Japanese glyphs, in order of preference; matplotlib's default (DejaVu Sans) has none
@@ -69,14 +70,35 @@ def japanese_text() -> Iterator[str | None]:
         yield font
 
 
-def save_figure(fig: Any, path: Path) -> None:
-    """Written under a name of this process's own and renamed: analyzers run on every process of a launch and
-    save the same figure, and a reader must never meet a half-written PNG."""
-    fig.tight_layout()
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    fig.savefig(partial, dpi=120, format=path.suffix.lstrip(".") or "png")
+class NoCjkFontWarning(UserWarning):
+    """Japanese text in a figure, and no font to draw it with (given once a process)."""
+
+
+_warned_no_cjk_font: list[bool] = []
+
+
+def save_figure(fig: Any, path: Path) -> str | None:
+    """The one way a figure is saved. Every text in it with wide characters (labels, titles, legends, ticks,
+    wherever it was drawn) is set in the CJK font `cjk_font` finds; with none, it returns the NO_CJK_FONT
+    warning for the caller's result and gives it once a process as a NoCjkFontWarning (analyzers never print).
+    Written under a name of this process's own and renamed: analyzers run on every process of a launch and save
+    the same figure, and a reader must never meet a half-written PNG."""
+    wide = [t for t in fig.findobj(Text) if needs_cjk_font([t.get_text()])]
+    font = cjk_font() if wide else None
+    for text in wide if font else []:
+        text.set_fontfamily([font])
+    warning = NO_CJK_FONT.format(path=f"{path.parent.name}/{path.name}") if wide and font is None else None
+    if warning and not _warned_no_cjk_font:
+        _warned_no_cjk_font.append(True)
+        warnings.warn(warning, NoCjkFontWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        fig.tight_layout()
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        fig.savefig(partial, dpi=120, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     os.replace(partial, path)
+    return warning
 
 
 def needs_cjk_font(texts: list[str]) -> bool:
@@ -87,15 +109,13 @@ def needs_cjk_font(texts: list[str]) -> bool:
 def save_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> str | None:
     """Drawn with a CJK font (the labels are often Japanese); returns the warning to give when the labels need
     one and there is none (NO_CJK_FONT), else None."""
-    with japanese_text() as font:
+    with japanese_text():
         fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.0 + 0.8 * len(labels)))
         ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels).plot(
             ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
         )
         ax.set_title(title)
-        save_figure(fig, path)
-    where = f"{path.parent.name}/{path.name}"  # as the run directory holds it, whatever its name becomes
-    return NO_CJK_FONT.format(path=where) if font is None and needs_cjk_font([*labels, title]) else None
+        return save_figure(fig, path)
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
@@ -108,9 +128,7 @@ def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
     loss_ax.legend()
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save_countermeasure_effects(rows: list[dict[str, Any]], path: Path) -> None:

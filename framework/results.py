@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-from .rundir import require_finished
+from .limits import refuse_long_received_texts
+from .rundir import PENDING_ANALYSES, require_finished
 from .runfiles import Between, Count, Nullable, Obj, read_json, read_jsonl
 
 SCHEMA_VERSION = 1
@@ -71,6 +72,7 @@ DATA_CHECKS = Obj(
     }
 )
 ANALYSIS = Obj(optional={"schema_version": int, "analyzer": str})
+PENDING = Obj({"analyzers": list[str]})
 PREDICTION = Obj(
     {"text": str, "gold": str, "predicted": str, "probabilities": dict[str, float], "split": str}, {"id": Any}
 )
@@ -84,6 +86,7 @@ class RunResults:
     model_info: dict[str, Any]
     data_checks: dict[str, Any]
     analyses: dict[str, Any] = field(default_factory=dict)
+    pending_analyses: list[str] = field(default_factory=list)  # live analyzers stopped before they finished
 
     @classmethod
     def load(cls, directory: Path) -> RunResults:
@@ -101,6 +104,7 @@ class RunResults:
             read("model_info.json", MODEL_INFO),
             read("data_checks.json", DATA_CHECKS),
             analyses,
+            read(PENDING_ANALYSES, PENDING).get("analyzers", []),
         )
 
     @property
@@ -111,8 +115,12 @@ class RunResults:
         return name if isinstance(name, str) and name else self.directory.name
 
     def predictions(self) -> list[dict[str, Any]]:
-        """predictions.jsonl, each row checked: a damaged one is one message naming file:line."""
-        return read_jsonl(self.directory / "predictions.jsonl", PREDICTION)
+        """predictions.jsonl, each row checked: a damaged one (or one whose text is longer than a run keeps:
+        framework/limits.py) is one message naming the file and the row."""
+        path = self.directory / "predictions.jsonl"
+        rows = read_jsonl(path, PREDICTION)
+        refuse_long_received_texts(rows, path)
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +131,7 @@ class RunResults:
             "model_info": self.model_info,
             "data_checks": self.data_checks,
             "analyses": self.analyses,
+            "pending_analyses": self.pending_analyses,
         }
 
 

@@ -22,6 +22,9 @@ from .checkpoint import PREFIX, is_complete
 from .errors import MikiwameError, RunDirectoryError
 
 COMPLETE_MARKER = "metrics.json"
+# The live analyzers a finished run still owes: written before the rename, each name removed as its result is
+# written, the file removed with the last, so a run stopped during its analyzers says so (`report`, `analyze`).
+PENDING_ANALYSES = "analyses_pending.json"
 
 
 class RunDirectory:
@@ -83,9 +86,16 @@ class RunDirectory:
 
     def abandon(self, err: BaseException) -> str | None:
         """Remove the partial directory this process created, unless it holds a complete checkpoint worth
-        resuming or the error asks to keep it (a diverged loss); say what happened."""
-        if not self.created or not self.path.exists():
+        resuming or the error asks to keep it (a diverged loss); say what happened, and which analyses a run
+        stopped after its rename still owes."""
+        if not self.created:
             return None
+        if not self.path.exists():
+            pending = self.final / PENDING_ANALYSES  # renamed: stopped during its live analyzers
+            if not pending.is_file():
+                return None
+            names = ",".join(json.loads(pending.read_text(encoding="utf-8"))["analyzers"])
+            return f"run {self.final} is trained but its analyses are incomplete: mikiwame analyze {self.final} {names}"
         kept = [p for p in sorted(self.checkpoints.glob(f"{PREFIX}*")) if is_complete(p)]
         if getattr(err, "keeps_partial", False):
             resume = f"; its last complete checkpoint: {kept[-1]}" if kept else ""
@@ -94,6 +104,17 @@ class RunDirectory:
             return f"partial run kept at {self.path}; continue with --resume {kept[-1]}"
         shutil.rmtree(self.path, ignore_errors=True)
         return None
+
+
+def write_pending_analyses(run_dir: Path, names: list[str]) -> None:
+    """Record the analyzers `run_dir` still owes (atomically); none: the record is removed."""
+    path = Path(run_dir) / PENDING_ANALYSES
+    if not names:
+        path.unlink(missing_ok=True)
+        return
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps({"analyzers": list(names)}) + "\n", encoding="utf-8")
+    os.replace(partial, path)
 
 
 def _jsonable(value: Any) -> Any:

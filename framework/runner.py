@@ -31,12 +31,14 @@ from .discussion import collect_findings, findings_section, localized_title, sav
 from .engine import Engine, Predictions, fit_classifier, make_accelerator
 from .errors import ConfigError, MikiwameError
 from .findings import default_lang
+from .limits import cut_task_data
 from .metrics import summarize
 from .models import LoadedModel, describe_model, load_model, quiet_transformers
 from .peft_method import PeftMethod, write_method_file
 from .plugins import PluginSet, build_plugin_set, chained
 from .results import RunResults
-from .rundir import RunDirectory
+from .rundir import RunDirectory, write_pending_analyses
+from .signals import Terminated, stopping_cleanly
 from .splits import subsample_train
 from .task import SPLITS, TaskData
 from .tokenization import tokenize_truncated
@@ -185,7 +187,8 @@ def run(config: RunConfig, plugins: PluginSet | None = None) -> Path:
 
 def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     """Every name checked before anything heavy, the accelerator and the run directory's name, then the task's
-    data: loaded, subsampled (`--train-size`), transformed by plugins and checked."""
+    data: loaded, subsampled (`--train-size`), transformed by plugins, cut to the text limit (framework/limits.py:
+    before any tokenizer runs MeCab) and checked."""
     task = plugins.tasks.get(config.task, option="--task")
     for name in config.analyze:
         plugins.analyzers.get(name, option="--analyze")
@@ -197,15 +200,18 @@ def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     data = task.load(config)
     if config.train_size is not None:
         data = subsample_train(data, config.train_size, config.seed)
-    data = transform_data(plugins, config, data)
+    data, cut = cut_task_data(transform_data(plugins, config, data))
     checks = check_data(data, config)
-    notices = [Notice("warning", w) for w in checks.warnings]
+    notices = [Notice("warning", w) for w in [*([cut] if cut else []), *checks.warnings]]
+    if cut and accelerator.is_main_process:
+        print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
     return Run(config, plugins, accelerator, data, directory, data_checks=checks.summary, notices=notices)
 
 
 def fit_and_save(run_: Run) -> Path:
     """The model (a fine-tuned transformer through the engine, or a fitted classifier), its outputs written
-    by the main process, and the run directory renamed to its final name."""
+    by the main process, and the run directory renamed to its final name, holding the list of live analyzers
+    still to run (struck off as each finishes: a run stopped during them says so)."""
     config, acc = run_.config, run_.accelerator
     loaded = load_model(run_.plugins, config, run_.task_data)
     if isinstance(loaded, TextClassifier):
@@ -226,6 +232,7 @@ def fit_and_save(run_: Run) -> Path:
     acc.wait_for_everyone()
     final = run_.directory.final
     if acc.is_main_process:
+        write_pending_analyses(run_.directory.path, list(config.analyze))
         final = run_.directory.finish()
     return Path(broadcast_object_list([final])[0])
 
@@ -503,16 +510,21 @@ def collect_sections(plugins: PluginSet, results: RunResults, lang: str | None =
 
 @contextmanager
 def user_errors_exit() -> Iterator[None]:
-    """A user error becomes one clear message and exit status 2; Ctrl-C exits 130 (as shells report SIGINT),
-    both without a traceback. What was kept on disk has been said already (RunDirectory.abandon)."""
-    try:
-        yield
-    except MikiwameError as err:
-        print(f"mikiwame: error: {inert.visible(err)}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        print("mikiwame: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    """A user error becomes one clear message and exit status 2; Ctrl-C exits 130 and SIGTERM 143 (as shells
+    report them), all without a traceback, a second signal during the cleanup included (framework/signals.py).
+    What was kept on disk has been said already (RunDirectory.abandon)."""
+    with stopping_cleanly():
+        try:
+            yield
+        except MikiwameError as err:
+            print(f"mikiwame: error: {inert.visible(err)}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            print("mikiwame: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        except Terminated:
+            print("mikiwame: terminated (SIGTERM)", file=sys.stderr)
+            raise SystemExit(143) from None
 
 
 def run_guarded(config: RunConfig) -> Path:

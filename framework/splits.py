@@ -75,3 +75,21 @@ def subsample_train(data: TaskData, size: int, seed: int) -> TaskData:
     keep = {e.id for e in train}
     examples = [e for e in data.examples if e.split != "train" or e.id in keep]
     return TaskData(data.name, examples, data.source, list(data.labels))
+
+
+def cap_held_out(data: TaskData, size: int, seed: int) -> TaskData:
+    """The validation and test splits each cut to a stratified, seeded sample of at most `size` (unstratified
+    when a label is too rare to stratify); training untouched. For models that score every text slowly."""
+    from sklearn.model_selection import train_test_split
+
+    keep: set[str] = set()
+    for split in ("validation", "test"):
+        part = data.split(split)
+        if len(part) > size:
+            try:
+                part, _ = train_test_split(part, train_size=size, stratify=[e.label for e in part], random_state=seed)
+            except ValueError:  # scikit-learn: a label with too few examples to stratify
+                part, _ = train_test_split(part, train_size=size, random_state=seed)
+        keep.update(e.id for e in part)
+    examples = [e for e in data.examples if e.split == "train" or e.id in keep]
+    return TaskData(data.name, examples, data.source, list(data.labels))

@@ -1,8 +1,9 @@
 """Reading users' CSV, TSV and JSONL files, which are often messy, into labelled examples.
 
 Every problem becomes one `DataError` naming the file, the line and the fix: a wrong encoding (with the one
-it looks like), binary content, ragged rows, missing columns (with the ones found), empty cells. A UTF-8 BOM
-and CRLF line ends simply work.
+it looks like), binary content, ragged rows, missing columns (with the ones found), empty cells, a lone
+surrogate escape in JSONL (`"\\ud800"`, which no UTF-8 writer downstream can encode). A UTF-8 BOM, CRLF line
+ends and CSV fields of any size (the csv module stops at 128 KiB by default) simply work.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,10 @@ from pathlib import Path
 from .errors import DataError
 from .task import SPLITS, Example
 
+# The csv module refuses fields over 128 KiB; a text may be longer (framework/limits.py cuts it later). 2**31 - 1
+# fits the C long the module stores the limit in on every platform (sys.maxsize overflows it on Windows).
+CSV_FIELD_LIMIT = 2**31 - 1
+SURROGATE = re.compile("[\ud800-\udfff]")
 GUESSED_ENCODINGS = (("cp932", "Shift_JIS/CP932"), ("euc_jp", "EUC-JP"), ("utf-16", "UTF-16"))
 SPLIT_ALIASES = {
     "train": "train",
@@ -98,6 +104,7 @@ def read_rows(
         return _read_jsonl(path, text)
     if delimiter is None:
         delimiter = {".tsv": "\t", ".csv": ","}.get(path.suffix.lower()) or _sniff(text)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = list(columns) if columns else [h.strip() for h in next(reader)]
@@ -144,6 +151,7 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
             ) from None
         if not isinstance(obj, dict):
             raise DataError("each line must be a JSON object", where=f"{path}:{line}")
+        _refuse_surrogates(path, line, obj)
         columns.update(dict.fromkeys(obj))
         for key, value in obj.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -157,6 +165,20 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[Row]]:
                     )
         rows.append(Row(line, {k: "" if v is None else str(v) for k, v in obj.items()}))
     return list(columns), rows
+
+
+def _refuse_surrogates(path: Path, line: int, obj: dict[str, object]) -> None:
+    """JSON may escape half of a UTF-16 pair (`"\\ud800"`); Python keeps it as a character that no file, cache
+    or terminal write can encode, so it would fail as a UnicodeEncodeError far from this line."""
+    for key, value in obj.items():
+        for found in (key, json.dumps(value, ensure_ascii=False)):
+            if SURROGATE.search(found):
+                raise DataError(
+                    f"column {key!r} holds a lone surrogate escape (half of a UTF-16 pair, such as \\ud800), "
+                    "which is not a character",
+                    where=f"{path}:{line}",
+                    fix="remove the escape, or write the full pair (\\ud83d\\ude00 for 😀)",
+                )
 
 
 def require_columns(path: Path, header: Sequence[str], wanted: dict[str, str | None]) -> None:

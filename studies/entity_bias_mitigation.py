@@ -14,15 +14,18 @@ from rich.console import Console
 from rich.table import Table
 
 from mikiwame.framework import inert
+from mikiwame.framework.analysis import AnalysisContext
 from mikiwame.framework.config import RunConfig
 from mikiwame.framework.entities import MaskedInputs, load_entity_lists
 from mikiwame.framework.figures import with_interval
+from mikiwame.framework.options import read_options
 from mikiwame.framework.plugins import PluginSet, build_plugin_set
 from mikiwame.framework.predict import RunPredictor
 from mikiwame.framework.recipe import parse_config
 from mikiwame.framework.results import RunResults
 from mikiwame.framework.runner import run, user_errors_exit
-from mikiwame.plugins.analyzers.entity_bias import measure_entity_bias
+from mikiwame.plugins.analyzers.entity_bias import EntityBiasOptions, measure_entity_bias
+from mikiwame.plugins.tasks.entities import EntityOptions
 
 VARIANTS = {
     "as given": {"augment": "none", "mask_entities": False},
@@ -42,7 +45,7 @@ def main(recipe: str, description: str, defaults: RunConfig, argv: Sequence[str]
             name: run(replace(config, analyze=analyze, options={**config.options, **options}), plugins)
             for name, options in VARIANTS.items()
         }
-        comparison = compare_mitigations(runs, plugins, config.options.get("entities"))
+        comparison = compare_mitigations(runs, plugins, config.options)
     target = Path(config.output_dir) / "entity_bias_comparison.json"
     target.write_text(json.dumps(comparison, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     Console().print(comparison_table(comparison))
@@ -50,26 +53,32 @@ def main(recipe: str, description: str, defaults: RunConfig, argv: Sequence[str]
     return comparison
 
 
-def compare_mitigations(runs: dict[str, Path], plugins: PluginSet, entities_file: str | None = None) -> dict[str, Any]:
+def compare_mitigations(
+    runs: dict[str, Path], plugins: PluginSet, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Accuracy and entity-swap figures of several finished runs of the same task (the first one as given, the
-    others mitigated). Every run is probed on the first run's original evaluation texts; a `--entities-mask`
-    run gets them masked exactly as its training texts were."""
-    lists = load_entity_lists(entities_file)
+    others mitigated). Every run is probed on the texts the analyzer probed in the first run (its seeded
+    sample of at most `--entity-bias-max-texts` evaluation texts, with `--entity-bias-k` swaps each, from
+    `options`); a `--entities-mask` run gets them masked exactly as its training texts were."""
+    chosen = read_options(EntityBiasOptions, options or {})
+    lists = load_entity_lists(read_options(EntityOptions, options or {}).entities)
     reference = RunResults.load(next(iter(runs.values())))
-    texts = [p["text"] for p in reference.predictions() if p["split"] in ("validation", "test")]
+    texts = [e.text for e in AnalysisContext(reference, plugins).held_out_examples(chosen.entity_bias_max_texts)]
     rows = {}
     for name, directory in runs.items():
         results = RunResults.load(directory)
         predictor: Any = RunPredictor(directory, plugins)
-        options = results.config.get("options", {})
-        if options.get("mask_entities"):
+        saved = results.config.get("options", {})
+        if saved.get("mask_entities"):
             predictor = MaskedInputs(predictor, lists)
-        bias = measure_entity_bias(predictor, texts, lists, seed=int(results.config.get("seed", 0)))
+        bias = measure_entity_bias(
+            predictor, texts, lists, k=chosen.entity_bias_k, seed=int(results.config.get("seed", 0))
+        )
         split = "test" if "test" in results.metrics["after"] else next(iter(results.metrics["after"]))
         rows[name] = {
             "run": str(directory),
-            "augment": options.get("augment") or "none",
-            "mask_entities": bool(options.get("mask_entities")),
+            "augment": saved.get("augment") or "none",
+            "mask_entities": bool(saved.get("mask_entities")),
             "accuracy": results.metrics["after"][split]["accuracy"],
             "accuracy_split": split,
             "swaps": bias["swaps"],

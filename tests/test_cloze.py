@@ -3,6 +3,7 @@ by content-free inputs, prompt-file errors, and the planted pattern on a tiny tr
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -14,16 +15,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from mikiwame.framework.cli import main as cli_main
 from mikiwame.framework.errors import ConfigError
+from mikiwame.framework.plugins import build_plugin_set
+from mikiwame.framework.runner import transform_data
+from mikiwame.framework.task import Example, TaskData
 from mikiwame.plugins.models.cloze import ClozeClassifier, MaskedLMScorer, calibrate, label_probabilities
-from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, load_prompt_spec
+from mikiwame.plugins.models.prompting import PromptSpec, load_language_model, load_prompt_spec, scored_in_batches
 from mikiwame.plugins.models.tiny import SPECIAL_TOKENS, japanese_tokenizer
 
 from . import tiny_lms
 from .analyzers.conftest import assert_findings_rules, saved_findings
-from .conftest import one_torch_thread
+from .conftest import one_torch_thread, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,3 +159,34 @@ def test_cloze_run_compares_every_template_raw_and_calibrated(planted_mlm, tmp_p
     findings = saved_findings(run_dir)  # a prompting run's findings (考察) keep the two rules too
     assert_findings_rules(findings)
     assert any(f.kind == "fact" and f.source == "run" and "above" in f.claim["en"] for f in findings)
+
+
+def held_out_task(per_split: int = 30) -> TaskData:
+    """Three labels, each split `per_split` texts (a third of each label)."""
+    examples = [
+        Example(f"{split}-{i}", f"{split}の文{i}", ("a", "b", "c")[i % 3], split)
+        for split in ("train", "validation", "test")
+        for i in range(per_split)
+    ]
+    return TaskData("t", examples, "memory")
+
+
+@pytest.mark.parametrize("model", ["cloze", "icl"])
+def test_prompting_max_eval_caps_the_held_out_splits_stratified_and_seeded(tmp_path, model):
+    data, plugins = held_out_task(), build_plugin_set()
+    capped = transform_data(plugins, tiny_config(tmp_path, model=model, prompting_max_eval=9), data)
+    assert [len(capped.split(s)) for s in ("train", "validation", "test")] == [30, 9, 9]
+    assert sorted(e.label for e in capped.split("test")) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    again = transform_data(plugins, tiny_config(tmp_path, model=model, prompting_max_eval=9), data)
+    assert [e.id for e in again.examples] == [e.id for e in capped.examples]  # seeded
+    control = transform_data(plugins, tiny_config(tmp_path, model="tiny", prompting_max_eval=9), data)
+    assert control.examples == data.examples  # other models ignore the option
+    with pytest.raises(ConfigError, match="--cloze-max-eval"):
+        transform_data(plugins, tiny_config(tmp_path, model=model, prompting_max_eval=0), data)
+
+
+def test_prompt_scoring_shows_progress_on_a_terminal():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    assert list(scored_in_batches(10, 4, "cloze: scoring prompts", console)) == [0, 4, 8]
+    assert "cloze: scoring prompts" in out.getvalue() and "10/10" in out.getvalue()

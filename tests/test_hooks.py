@@ -180,9 +180,10 @@ def test_data_transforms_chain_in_pluggys_call_order():
 
 
 def test_the_built_in_data_steps_keep_their_order():
-    """Label names first, then the task's entity step, then the cures (over-sampling last)."""
+    """Label names first, then the task's entity step and the prompting models' evaluation cap (held-out
+    splits only), then the cures (over-sampling last)."""
     order = [impl.plugin_name for impl in chained(build_plugin_set().pm, "mikiwame_transform_data")]
-    assert order == ["labels", "entities", "shortcut_cures", "imbalance_cures"]
+    assert order == ["labels", "entities", "cloze", "shortcut_cures", "imbalance_cures"]
 
 
 def test_a_wrapper_on_the_data_chain_is_refused_with_one_message():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
@@ -52,3 +53,30 @@ def test_a_run_without_a_cjk_font_says_so_in_its_notices(tmp_path, monkeypatch, 
     warned = [n for n in notices if n["level"] == "warning" and "confusion_matrix.png" in n["text"]]
     assert len(warned) == 1 and "no font with Japanese glyphs" in warned[0]["text"]
     assert "confusion_matrix.png" in capsys.readouterr().err
+
+
+def japanese_figure():
+    fig, ax = plots.plt.subplots()
+    ax.plot([0, 1], [0, 1], label="検証")
+    ax.set(title="学習曲線", xlabel="epoch")
+    ax.legend()
+    return fig
+
+
+def test_every_saved_figure_sets_its_japanese_text_in_the_cjk_font(tmp_path, monkeypatch):
+    """Not only figures drawn inside `japanese_text`: a curve or calibration plot with a Japanese run name or
+    label gets the font at saving, and its other text keeps the default."""
+    fig = japanese_figure()
+    texts = {t.get_text(): t for t in fig.findobj(plots.Text)}
+    assert plots.save_figure(fig, tmp_path / "with.png") is None
+    font = plots.cjk_font()
+    assert texts["学習曲線"].get_fontfamily() == [font] and texts["検証"].get_fontfamily() == [font]
+    assert texts["epoch"].get_fontfamily() != [font]  # the control: ASCII text is left alone
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(plots, "_warned_no_cjk_font", [])
+    with pytest.warns(plots.NoCjkFontWarning) as given:
+        first = plots.save_figure(japanese_figure(), tmp_path / "without.png")
+        second = plots.save_figure(japanese_figure(), tmp_path / "again.png")
+    assert len(given) == 1 and first == plots.NO_CJK_FONT.format(path=f"{tmp_path.name}/without.png")
+    assert second == plots.NO_CJK_FONT.format(path=f"{tmp_path.name}/again.png")  # returned every time, warned once
+    assert (tmp_path / "with.png").read_bytes() != (tmp_path / "without.png").read_bytes()

@@ -25,6 +25,7 @@ from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, ModelSource, describe_model
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults, read_json_object
+from mikiwame.framework.splits import cap_held_out
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
 from mikiwame.plugins.models.prompting import (
@@ -32,10 +33,12 @@ from mikiwame.plugins.models.prompting import (
     PromptSpec,
     load_language_model,
     load_prompt_spec,
+    scored_in_batches,
     with_instruction,
 )
 
 SCORES_FILE = "cloze_scores.jsonl"
+PROMPTING_MODELS = ("cloze", "icl")
 SETUP_FILE = "cloze.json"
 
 
@@ -92,7 +95,7 @@ class MaskedLMScorer:
                     queries.append((i, j, ids, 1 + len(left) + step, pieces[step]))
         scores = np.zeros((len(texts), len(words)))
         with torch.inference_mode():
-            for start in range(0, len(queries), self.batch_size):
+            for start in scored_in_batches(len(queries), self.batch_size, "cloze: scoring prompts"):
                 batch = queries[start : start + self.batch_size]
                 width = max(len(q[2]) for q in batch)
                 pad = self.tokenizer.pad_token_id or 0
@@ -291,11 +294,33 @@ class PromptOptions:
     prompt_instruction: str = option(
         "", "an instruction written first in every prompt (cloze and icl)", flag="--cloze-instruction"
     )
+    prompting_max_eval: int | None = option(
+        None,
+        "--model cloze / icl: evaluate on a stratified, seeded sample of at most N texts of the validation and "
+        "of the test split (a language model scores each text once per label word)",
+        flag="--cloze-max-eval",
+    )
+
+    def validate(self) -> None:
+        if self.prompting_max_eval is not None and self.prompting_max_eval < 1:
+            raise ConfigError(
+                f"--cloze-max-eval must be at least 1, got {self.prompting_max_eval}",
+                fix="give a number of texts, or leave it out to evaluate every text",
+            )
 
 
 @hookimpl
 def mikiwame_options():
     return PromptOptions
+
+
+@hookimpl
+def mikiwame_transform_data(config: RunConfig, data: TaskData) -> TaskData | None:
+    """`--cloze-max-eval N` caps a prompting run's held-out splits; other models ignore it."""
+    cap = read_options(PromptOptions, config.options).prompting_max_eval
+    if cap is None or config.model not in PROMPTING_MODELS:
+        return None
+    return cap_held_out(data, cap, config.seed)
 
 
 @hookimpl

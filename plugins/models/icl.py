@@ -34,6 +34,7 @@ from mikiwame.plugins.models.prompting import (
     PromptSpec,
     load_language_model,
     load_prompt_spec,
+    scored_in_batches,
     with_instruction,
 )
 
@@ -68,7 +69,7 @@ class CausalLMScorer:
         out = np.zeros((len(prompts), len(continuations)))
         pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for start in range(0, len(rows), self.batch_size):
+            for start in scored_in_batches(len(rows), self.batch_size, "icl: scoring prompts"):
                 batch = rows[start : start + self.batch_size]
                 seqs = [p + c for _, _, p, c in batch]
                 width = max(map(len, seqs))

@@ -20,11 +20,15 @@ log-probability by its number of pieces instead, which removes the preference fo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from mikiwame.data import bundled
+from mikiwame.framework import inert
 from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import hub_reachable
 
@@ -154,3 +158,24 @@ def load_language_model(spec: str | None, kind: str, option: str) -> tuple[Any, 
             fix="give a local model directory or a hub id reachable from here",
         ) from None
     return model.eval(), tokenizer
+
+
+def scored_in_batches(count: int, batch_size: int, what: str, console: Console | None = None) -> Iterator[int]:
+    """The start of each batch of `count` prompts, with a progress bar on stderr while they are scored: a
+    language model scores every text once per label word and template, and a cloze run on livedoor went over
+    30 minutes without a sign of life. Transient, and drawn only on a terminal (logs get nothing)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console or inert.console(stderr=True), transient=True) as progress:
+        task = progress.add_task(what, total=count)
+        for start in range(0, count, batch_size):
+            yield start
+            progress.advance(task, min(batch_size, count - start))

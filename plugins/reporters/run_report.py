@@ -173,10 +173,33 @@ def data_check_notes(checks: dict[str, Any]) -> list[str]:
     return notes
 
 
+def pending_line(results: RunResults) -> str:
+    """One line for a run stopped while its live analyzers ran: which are missing and the command that adds them."""
+    names = ",".join(results.pending_analyses)
+    return (
+        f"analyses incomplete: the run stopped before analyzer(s) {names} finished; "
+        f"add them with: mikiwame analyze {results.directory} {names}"
+    )
+
+
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     m = results.metrics
-    sections = [
+    sections = (
+        []
+        if not results.pending_analyses
+        else [
+            ReportSection(
+                "analyses_incomplete",
+                "Analyses incomplete",
+                5,
+                {"pending_analyses": results.pending_analyses, "line": pending_line(results)},
+                lambda: inert.text(pending_line(results), style="bold yellow"),
+                lambda: h.paragraph(pending_line(results)),
+            )
+        ]
+    )
+    sections += [
         ReportSection(
             "model",
             "Model information",

@@ -142,6 +142,14 @@ def test_masked_run_trains_on_type_tokens_and_is_invariant_to_swaps_of_found_ent
     assert comparison["runs"]["masked"]["swaps"]["flip_rate"]["k"] == 0
     assert comparison["runs"]["as given"]["swaps"]["flip_rate"]["k"] > 0
     assert comparison["runs"]["masked"]["accuracy"]["n"] == comparison["runs"]["as given"]["accuracy"]["n"]
+    capped = compare_mitigations(
+        {"as given": biased_run, "masked": masked}, build_plugin_set(), {"entity_bias_max_texts": 5}
+    )
+    assert capped["n_texts"] == 5 < comparison["n_texts"]  # the recipe's --entity-bias-max-texts, as each run used
+    assert (
+        capped["runs"]["as given"]["swaps"]["flip_rate"]["n"]
+        < comparison["runs"]["as given"]["swaps"]["flip_rate"]["n"]
+    )
 
 
 def test_report_shows_swaps_controls_and_entities(biased_run, capsys, monkeypatch):
