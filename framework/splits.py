@@ -22,7 +22,7 @@ def stratified_split(
             f"labels {', '.join(sorted(rare))} have fewer than 3 examples, too few to split "
             "into train, validation and test",
             where=where,
-            fix="add examples, remove those labels, or give the split yourself (--split-column)",
+            fix="add examples, remove those labels, or give the split yourself (--csv-split-column)",
         )
     from sklearn.model_selection import train_test_split
 
@@ -36,7 +36,7 @@ def stratified_split(
             f"{len(examples)} examples of {len(set(labels))} labels are too few for a stratified "
             f"train/validation/test split ({err})",
             where=where,
-            fix="add examples (each split needs one of every label), or give the split yourself (--split-column)",
+            fix="add examples (each split needs one of every label), or give the split yourself (--csv-split-column)",
         ) from None
     assigned = {
         e.id: split

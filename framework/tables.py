@@ -48,7 +48,7 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> str:
             return raw.decode(encoding)
         except (LookupError, UnicodeDecodeError) as err:
             raise DataError(
-                f"cannot decode with --encoding {encoding}: {err}",
+                f"cannot decode with --csv-encoding {encoding}: {err}",
                 where=str(path),
                 fix="check the encoding (utf-8, cp932, euc_jp)",
             ) from None
@@ -64,7 +64,7 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> str:
             raise DataError(
                 f"not UTF-8 (byte {raw[err.start]:#04x}); it looks like {label}",
                 where=f"{path}:{line}",
-                fix=f"pass --encoding {codec}, or convert it: iconv -f {codec} -t utf-8 {path.name}",
+                fix=f"pass --csv-encoding {codec}, or convert it: iconv -f {codec} -t utf-8 {path.name}",
             ) from None
         raise DataError(
             f"not UTF-8 (byte {raw[err.start]:#04x}) and not a known Japanese encoding",
@@ -120,7 +120,7 @@ def read_rows(
                 f"row has {len(values)} fields but {'the file has' if columns else 'the header has'} {len(header)}",
                 where=f"{path}:{line}",
                 fix="quote fields that contain the delimiter, or fix the row"
-                + (" (is the delimiter right? pass --delimiter)" if len(values) == 1 else ""),
+                + (" (is the delimiter right? pass --csv-delimiter)" if len(values) == 1 else ""),
             )
         rows.append(Row(line, dict(zip(header, values, strict=True))))
     return header, rows

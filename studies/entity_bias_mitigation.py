@@ -29,8 +29,8 @@ from mikiwame.plugins.tasks.entities import EntityOptions
 
 VARIANTS = {
     "as given": {"augment": "none", "mask_entities": False},
-    "--augment entity-swap": {"augment": "entity-swap", "mask_entities": False},
-    "--mask-entities": {"augment": "none", "mask_entities": True},
+    "--entities-augment entity-swap": {"augment": "entity-swap", "mask_entities": False},
+    "--entities-mask": {"augment": "none", "mask_entities": True},
 }
 
 

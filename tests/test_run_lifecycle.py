@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mikiwame.framework import hookimpl
+from mikiwame.framework.analysis import Analyzer
 from mikiwame.framework.cli import main
 from mikiwame.framework.plugins import build_plugin_set
 from mikiwame.framework.results import RunResults
@@ -58,7 +59,7 @@ def test_a_stopped_run_ends_with_a_message_and_leaves_no_unexplained_partial_fol
     assert not [p for p in out.iterdir() if not p.name.startswith(".")], "a stopped run must not look finished"
 
 
-class StoppedAnalyzer:
+class StoppedAnalyzer(Analyzer):
     """Stands for a run stopped (a crash, Ctrl-C, SIGTERM) while its live analyzers run."""
 
     name = "stopped"

@@ -202,7 +202,7 @@ def test_csv_forms_that_simply_work_through_the_cli(tmp_path, form):
         body = "text,label\r\n" + "".join(f"{t},{lab}\r\n" for t, lab in rows)
         codec = "utf-8-sig" if form == "bom-crlf" else "cp932"
         path.write_bytes(body.encode(codec))
-        extra = ["--encoding", "cp932"] if form.startswith("cp932") else []
+        extra = ["--csv-encoding", "cp932"] if form.startswith("cp932") else []
     out = tmp_path / "runs"
     result = run_recipe(
         "--task", "csv", "--data", str(path), "--model", "tfidf-lr", "--output-dir", str(out), *extra, cwd=tmp_path

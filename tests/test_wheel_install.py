@@ -49,7 +49,7 @@ def wheel_venv(tmp_path_factory) -> Path:
 def test_the_installed_wheel_owns_its_code_and_data(wheel_venv):
     python = wheel_venv / "bin" / "python"
     probe = (
-        "import json, mikiwame.data, mikiwame.plugins.tasks.entities as e; "
+        "import json, mikiwame.data, mikiwame.framework.entities as e; "
         "print(json.dumps([mikiwame.data.__file__, str(e.LISTS)]))"
     )
     files = json.loads(_run([str(python), "-c", probe], cwd=wheel_venv).stdout)

@@ -1,6 +1,6 @@
 """Any labelled CSV, TSV or JSONL file as a task: the user's own data, named columns, their split or ours.
 
-Without `--split-column` a seeded, stratified 80/10/10 train/validation/test split is drawn. Encoding and
+Without `--csv-split-column` a seeded, stratified 80/10/10 train/validation/test split is drawn. Encoding and
 delimiter are detected (UTF-8 with or without BOM; delimiter from the suffix or sniffed) or given.
 """
 
@@ -21,20 +21,20 @@ DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pi
 
 
 def delimiter_option(value: str | None) -> str | None:
-    """`--delimiter`: one character, or a name for one that is awkward to type (tab, \\t)."""
+    """`--csv-delimiter`: one character, or a name for one that is awkward to type (tab, \\t)."""
     if value is None:
         return None
     delimiter = DELIMITER_NAMES.get(value.lower(), value)
     if len(delimiter) != 1:
         raise ConfigError(
-            f"--delimiter {value!r} is not one character", fix="use , or ; or | or tab (also written \\t)"
+            f"--csv-delimiter {value!r} is not one character", fix="use , or ; or | or tab (also written \\t)"
         )
     return delimiter
 
 
 class CsvTask:
     name = "csv"
-    description = "your own CSV/TSV/JSONL file (--data FILE, --text-column, --label-column, --split-column)"
+    description = "your own CSV/TSV/JSONL file (--data FILE, --csv-text-column, --csv-label-column, --csv-split-column)"
 
     def load(self, config: RunConfig) -> TaskData:
         if not config.data:
@@ -43,10 +43,10 @@ class CsvTask:
             )
         path, options = Path(config.data), read_options(CsvOptions, config.options)
         columns = {
-            "--text-column": options.text_column,
-            "--label-column": options.label_column,
-            "--id-column": options.id_column,
-            "--split-column": options.split_column,
+            "--csv-text-column": options.text_column,
+            "--csv-label-column": options.label_column,
+            "--csv-id-column": options.id_column,
+            "--csv-split-column": options.split_column,
         }
         header, rows = read_rows(path, delimiter=delimiter_option(options.delimiter), encoding=options.encoding)
         if not rows:
@@ -55,12 +55,12 @@ class CsvTask:
         examples = rows_to_examples(
             path,
             rows,
-            text=columns["--text-column"],
-            label=columns["--label-column"],
-            id_column=columns["--id-column"],
-            split=columns["--split-column"],
+            text=columns["--csv-text-column"],
+            label=columns["--csv-label-column"],
+            id_column=columns["--csv-id-column"],
+            split=columns["--csv-split-column"],
         )
-        if columns["--split-column"] is None:
+        if columns["--csv-split-column"] is None:
             examples = stratified_split(examples, config.seed, where=str(path))
         return TaskData(self.name, examples, str(path))
 

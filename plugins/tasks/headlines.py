@@ -27,7 +27,7 @@ class Headlines:
                 fix="the installation is incomplete: reinstall mikiwame, or pass --data",
             )
         header, rows = read_rows(path)
-        columns = {"--text-column": "text", "--label-column": "label", "--split-column": "split"}
+        columns = {"--csv-text-column": "text", "--csv-label-column": "label", "--csv-split-column": "split"}
         require_columns(path, header, columns)
         examples = rows_to_examples(
             path, rows, text="text", label="label", id_column="id" if "id" in header else None, split="split"
