@@ -30,6 +30,7 @@ from .peft_method import read_method_file, resolve_base
 from .plugins import PluginSet
 from .precision import hold_frozen_linears_in
 from .rundir import require_finished
+from .runfiles import refuse_remote_model_config
 from .tokenization import MECAB_DICTIONARIES, tokenize_truncated
 
 CLASSIFIER_PREFIX = "classifier:"
@@ -105,6 +106,7 @@ class RunPredictor:
         base = self.base = resolve_base(run_dir, record["base"])
         method = plugins.peft_methods.get(self.method)
         refuse_unsafe_tokenizer_settings(model_dir)
+        refuse_remote_model_config(model_dir)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
             model = method.load(model_dir, base, self.labels).eval().requires_grad_(False)

@@ -261,3 +261,38 @@ def _describe(schema: Any) -> str:
     if typing.get_origin(schema) is list:
         return f"a list of {_describe(typing.get_args(schema)[0]).removeprefix('a ')}s"
     return type_name(schema)
+
+
+REMOTE_CODE_KEYS = frozenset({"auto_map", "custom_pipelines", "trust_remote_code", "use_kernels", "kernel_config"})
+ATTENTION_KEYS = frozenset({"_attn_implementation", "attn_implementation"})
+LOCAL_ATTENTION = (None, "eager", "sdpa")
+
+
+def refuse_remote_model_config(model_dir: Path) -> None:
+    """A received model's config.json through an allow-list before transformers reads it: no remote code
+    (`auto_map`, `trust_remote_code`, `custom_pipelines`), no kernel settings and no attention implementation
+    other than eager or sdpa (a hub kernel's name there makes transformers fetch and run it). A config mikiwame
+    saved never holds them; one that does is refused in one message, nothing fetched."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return
+    found = sorted(_unsafe_keys(read_json(path), ""))
+    if found:
+        raise RunDirectoryError(
+            f"the model config holds {', '.join(found)}, which would load code or kernels from outside the run",
+            where=str(path),
+            fix="use a model directory you made or checked; a saved run's model config never holds these keys",
+        )
+
+
+def _unsafe_keys(settings: Any, prefix: str) -> list[str]:
+    """Key paths of remote-code, kernel and attention settings at any depth (composite models nest configs)."""
+    if not isinstance(settings, dict):
+        return []
+    found = []
+    for key, value in settings.items():
+        name = _join(prefix, str(key))
+        if key in REMOTE_CODE_KEYS or (key in ATTENTION_KEYS and value not in LOCAL_ATTENTION):
+            found.append(name)
+        found += _unsafe_keys(value, name)
+    return found
