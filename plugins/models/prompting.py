@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from mikiwame.data import bundled
 from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import hub_reachable
+from mikiwame.framework.runfiles import Between, Obj
 
 PROMPTS_DIR = bundled("prompts")
 MASK = "[MASK]"
@@ -41,6 +42,12 @@ class IclFormat:
     separator: str = " 。 "
     reasoning_query: str = "{text} 理由:"
     answer: str = " 答え:"
+
+
+# How a saved cloze or icl run's setup file holds its prompts, as `load_saved` reads them back (runfiles.py).
+VERBALIZERS = dict[str, Annotated[list[str], Between(1)]]
+FORMAT = Obj({name: str for name in IclFormat.__dataclass_fields__})
+SAVED_PROMPTS = Obj({"lm": str, "prompt_file": str, "verbalizers": VERBALIZERS, "score": Literal["sum", "mean"]})
 
 
 @dataclass(frozen=True)

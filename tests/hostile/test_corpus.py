@@ -39,6 +39,8 @@ OUTCOME = {
     "test_a_tampered_state_json_is_one_message_naming_the_key": MESSAGE,
     "test_remote_code_or_kernels_in_a_received_model_config_are_refused": MESSAGE,
     "test_a_local_attention_implementation_still_loads": HANDLED,
+    "test_a_damaged_prompt_setup_is_one_message_naming_file_and_key": MESSAGE,
+    "test_a_damaged_demonstration_pool_is_one_message_naming_the_file": MESSAGE,
 }
 #: tests in tests/hostile that check a property, not a hostile input
 NOT_CASES = {
