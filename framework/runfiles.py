@@ -274,7 +274,7 @@ def refuse_remote_model_config(model_dir: Path) -> None:
     other than eager or sdpa (a hub kernel's name there makes transformers fetch and run it). A config mikiwame
     saved never holds them; one that does is refused in one message, nothing fetched."""
     path = Path(model_dir) / "config.json"
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):  # a FIFO or a link out is read_json's to refuse
         return
     found = sorted(_unsafe_keys(read_json(path), ""))
     if found:

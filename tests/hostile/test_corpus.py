@@ -39,6 +39,7 @@ OUTCOME = {
     "test_a_tampered_state_json_is_one_message_naming_the_key": MESSAGE,
     "test_remote_code_or_kernels_in_a_received_model_config_are_refused": MESSAGE,
     "test_a_local_attention_implementation_still_loads": HANDLED,
+    "test_a_fifo_in_place_of_a_model_setting_file_is_refused_not_waited_on": MESSAGE,
     "test_a_damaged_prompt_setup_is_one_message_naming_file_and_key": MESSAGE,
     "test_a_damaged_demonstration_pool_is_one_message_naming_the_file": MESSAGE,
 }

@@ -5,6 +5,7 @@ file and the keys, before anything is fetched; eager or sdpa attention (what a r
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -47,3 +48,14 @@ def test_a_local_attention_implementation_still_loads(analysed_run, tmp_path, ca
     copy = with_model_config(analysed_run, tmp_path, "_attn_implementation", value)
     assert main(["predict", str(copy), "試合に勝った", "--format", "jsonl"]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "試合に勝った"
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer_config.json"])
+def test_a_fifo_in_place_of_a_model_setting_file_is_refused_not_waited_on(analysed_run, tmp_path, capsys, name):
+    copy = received_copy(analysed_run, tmp_path)
+    (copy / "model" / name).unlink()
+    os.mkfifo(copy / "model" / name)
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(copy), "試合に勝った"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and name in err and "not a regular file" in err, err
