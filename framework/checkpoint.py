@@ -7,28 +7,72 @@ history, best weights), and per process its RNG states, Accelerate's accumulatio
 loss sum of the epoch.
 
 A checkpoint is written under a hidden temporary name and renamed to `step-NNNNNN` when every file is in, so
-a `step-*` folder is complete; `state.json`, written last, lists each file with its size, which `load` checks.
+a `step-*` folder is complete; `state.json`, written last, lists each file with its size and SHA-256, which
+`read` checks: damage that keeps a file's size (a disk that lied, a tampered copy) is one message naming the file,
+never a silent resume. `state.json` itself and each process's JSON are read through the validation layer
+(framework/runfiles.py), so a tampered value is one message naming the file and the key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import RunDirectoryError
+from .runfiles import Between, Count, Nullable, Obj, damaged, read_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 STATE = "state.json"
 TENSORS = "tensors.safetensors"
 FORMAT = "mikiwame-checkpoint-1"
 PREFIX = "step-"
+CHUNK = 1 << 20
+# What `read` takes from a checkpoint, as engine.py's save_checkpoint writes it.
+PROGRESS = Obj(
+    {
+        "epoch": Count,
+        "batches_done": Count,
+        "global_step": Count,
+        "best_loss": float | None,
+        "best_epoch": Count | None,
+        "bad_evals": Count,
+        "stopped_early": bool,
+        "history": list[dict[str, Any]],
+        "step_history": list[dict[str, Any]],
+        "train_dynamics": list[dict[str, Any]],
+    },
+    {"kept_epoch": Count | None, "best_losses": list[float] | None},
+)
+STATE_SCHEMA = Obj(
+    {
+        "format": str,
+        "files": dict[str, Count],
+        "sha256": dict[str, str],
+        "identity": Nullable(Obj({"task": str, "labels": list[str], "trainable": dict[str, list[Count]]})),
+        "progress": PROGRESS,
+        "optimizer": list[dict[str, Any]],
+        "scheduler": dict[str, Any],
+        "scaler": dict[str, Any] | None,
+    }
+)
+PROCESS_SCHEMA = Obj(
+    {
+        "python": Annotated[list[Any], Between(3, 3)],
+        "numpy": Annotated[list[Any], Between(4, 4)],
+        "accelerate_step": Count,
+    }
+)
 
 
 def process_file(index: int, suffix: str) -> str:
@@ -117,9 +161,20 @@ def is_complete(path: Path) -> bool:
         return False
 
 
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def finish(staging: Path, target: Path, state: dict[str, Any]) -> None:
-    """Record the files and their sizes, then make the checkpoint visible under its final name in one rename."""
-    state["files"] = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}
+    """Record the files with their sizes and SHA-256, then make the checkpoint visible under its final name in one
+    rename."""
+    files = sorted(staging.iterdir())
+    state["files"] = {p.name: p.stat().st_size for p in files}
+    state["sha256"] = {p.name: sha256(p) for p in files}
     state["format"] = FORMAT
     write_json(staging / STATE, state)
     staging.rename(target)
@@ -157,16 +212,30 @@ def complete_checkpoint(path: Path) -> tuple[Path, str | None]:
     return complete[-1], note
 
 
+def verify(path: Path, state: dict[str, Any], names: Iterable[str]) -> None:
+    """Each named file's SHA-256 as state.json recorded it: one message naming the first file that differs."""
+    for name in names:
+        recorded = state["sha256"].get(name)
+        if recorded is None:
+            raise damaged(path / STATE, f"it records no SHA-256 of {name}", fix=RESTART)
+        if sha256(path / name) != recorded:
+            what = f"{name} differs from the SHA-256 recorded when it was written (same size, other bytes)"
+            raise damaged(path / name, what, fix=RESTART)
+
+
+RESTART = "resume from an older checkpoint of the run (--resume its step-* folder), or start the run afresh"
+
+
 def read(path: Path, process_index: int) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
-    """The shared state and tensors, and this process's own state (its RNG tensors merged into the tensors)."""
+    """The shared state and tensors, and this process's own state (its RNG tensors merged into the tensors), each
+    file checked against its recorded SHA-256 before it is loaded."""
     if not is_complete(path):
         raise RunDirectoryError(
             f"checkpoint {path} is incomplete or not a mikiwame checkpoint",
             where="--resume",
             fix="give a complete checkpoint folder (its state.json lists its files)",
         )
-    state = json.loads((path / STATE).read_text(encoding="utf-8"))
-    tensors = load_file(path / TENSORS)
+    state = read_json(path / STATE, STATE_SCHEMA)
     own = path / process_file(process_index, "json")
     if not own.is_file():
         raise RunDirectoryError(
@@ -174,8 +243,10 @@ def read(path: Path, process_index: int) -> tuple[dict[str, Any], dict[str, torc
             where="--resume",
             fix="resume with the number of processes the run was started with",
         )
+    verify(path, state, [TENSORS, own.name, process_file(process_index, "safetensors")])
+    tensors = load_file(path / TENSORS)
     tensors.update(load_file(path / process_file(process_index, "safetensors")))
-    return state, tensors, json.loads(own.read_text(encoding="utf-8"))
+    return state, tensors, read_json(own, PROCESS_SCHEMA)
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -11,10 +11,9 @@ evaluated.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from .models import quiet_transformers
 from .peft_method import read_method_file, resolve_base
 from .precision import hold_frozen_linears_in
 from .rundir import require_finished
+from .runfiles import read_json, refuse_remote_model_config
 from .tokenization import MECAB_DICTIONARIES, tokenize_truncated
 
 if TYPE_CHECKING:  # plugins.py imports the contracts, which import this module
@@ -43,7 +43,7 @@ def refuse_unsafe_tokenizer_settings(model_dir: Path) -> None:
     option string (`-r FILE` makes MeCab open and print any file, `-d DIR` load a dictionary from anywhere),
     and no `auto_map` (remote code)."""
     path = model_dir / "tokenizer_config.json"
-    settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    settings = read_json(path, Any) if path.exists() or path.is_symlink() else {}  # a FIFO refused, not read
     mecab = settings.get("mecab_kwargs") if isinstance(settings, dict) else None
     unsafe = not isinstance(settings, dict) or "auto_map" in settings
     if mecab is not None:
@@ -115,6 +115,7 @@ class RunPredictor:
         base = self.base = resolve_base(run_dir, record["base"])
         method = plugins.peft_methods.get(self.method)
         refuse_unsafe_tokenizer_settings(model_dir)
+        refuse_remote_model_config(model_dir)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
             model = method.load(model_dir, base, self.labels).eval().requires_grad_(False)

@@ -10,12 +10,13 @@ from typing import Annotated, Any, Protocol
 
 from .limits import refuse_long_received_texts
 from .rundir import PENDING_ANALYSES, require_finished
-from .runfiles import Between, Count, Nullable, Obj, read_json, read_jsonl
+from .runfiles import Between, Count, Fraction, Nullable, Obj, check, read_json, read_jsonl
 
 SCHEMA_VERSION = 1
 
 # What the core's reporters and analyzers read from a finished run's files (runfiles.py says how a schema reads).
-ESTIMATE = Obj({"value": float, "low": float, "high": float}, {"method": str})
+ESTIMATE = Obj({"value": float, "low": float, "high": float}, {"method": str, "n": Count})
+RATE_ESTIMATE = Obj({"value": Fraction, "low": Fraction, "high": Fraction}, {"method": str, "n": Count})
 EVALUATION = Obj(
     {"n": Count, "accuracy": ESTIMATE, "macro_f1": ESTIMATE, "loss": ESTIMATE},
     {
@@ -113,6 +114,20 @@ class RunResults:
         compare, curves and reports label it."""
         name = self.config.get("name")
         return name if isinstance(name, str) and name else self.directory.name
+
+    def analysis(self, name: str, schema: Any) -> Any:
+        """analyses/NAME.json (None when the run has none), checked against the schema its analyzer keeps beside
+        the code that writes it: every reader (report sections, findings) goes through here, so a damaged or
+        hostile value is one message naming the file, the key and the fix, never a traceback in a reporter."""
+        value = self.analyses.get(name)
+        if value is not None:
+            path = self.directory / "analyses" / f"{name}.json"
+            check(value, schema, path, fix=self.rerun(name))
+        return value
+
+    def rerun(self, analyzer: str) -> str:
+        """The fix for a damaged analyses/NAME.json: computing it again from the run."""
+        return f"re-run the analyzer: mikiwame analyze {self.directory} {analyzer}"
 
     def predictions(self) -> list[dict[str, Any]]:
         """predictions.jsonl, each row checked: a damaged one (or one whose text is longer than a run keeps:

@@ -7,8 +7,9 @@ A run directory may come from someone else (docs/reliability.md). Whatever reads
 file would fill memory, and a value of the wrong type or range would fail as a traceback deep in a reporter.
 
 A schema is written with the type hints of `options.has_type` (`int`, `str | None`, `list[str]`,
-`dict[str, float]`, `Any`) plus three pieces for what hints cannot say: `Obj` (an object with named keys),
-`Between` (a number in a range, as `Annotated[int, Between(0)]`) and `Nullable` (an `Obj` or null).
+`dict[str, float]`, `Any`) plus pieces for what hints cannot say: `Obj` (an object with named keys), `Between`
+(a number in a range, as `Annotated[int, Between(0)]`, or a length), `Nullable` (an `Obj` or null), `AnyOf`
+(one of several shapes), `AllOf` (every one of them); `Literal[...]` names the values allowed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from .errors import RunDirectoryError
 from .options import type_name
@@ -63,6 +64,26 @@ class Nullable:
     """A schema that may also be null (`Obj(...) | None` cannot be written)."""
 
     schema: Any
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """One of several shapes (an analysis that found nothing writes a message instead of its tables)."""
+
+    schemas: tuple[Any, ...]
+
+    def __init__(self, *schemas: Any) -> None:
+        object.__setattr__(self, "schemas", schemas)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every one of several shapes (an example row that also carries its training history)."""
+
+    schemas: tuple[Any, ...]
+
+    def __init__(self, *schemas: Any) -> None:
+        object.__setattr__(self, "schemas", schemas)
 
 
 Count = Annotated[int, Between(0)]
@@ -144,14 +165,15 @@ def read_jsonl(path: Path, schema: Any = Any, *, limit: int = JSON_LIMIT * 4) ->
     return rows
 
 
-def check(value: Any, schema: Any, path: Path, where: str | None = None) -> None:
-    """Refuse `value` with one message naming the file and the key path of the first value that does not fit."""
+def check(value: Any, schema: Any, path: Path, where: str | None = None, fix: str | None = None) -> None:
+    """Refuse `value` with one message naming the file and the key path of the first value that does not fit
+    (`fix`: how to make the file again, where restoring it is not the only way)."""
     found = mismatch(value, schema, "")
     if found is not None:
         key, must, bad = found
         shown = "missing" if bad is MISSING else json.dumps(bad, ensure_ascii=False)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise damaged(path, f"{key or 'the whole file'} is {shown}, but must be {must}", where=where)
+        raise damaged(path, f"{key or 'the whole file'} is {shown}, but must be {must}", where=where, fix=fix)
 
 
 MISSING = object()
@@ -163,6 +185,14 @@ def mismatch(value: Any, schema: Any, key: str) -> tuple[str, str, Any] | None:
         return None
     if isinstance(schema, Nullable):
         return None if value is None else mismatch(value, schema.schema, key)
+    if isinstance(schema, AnyOf):
+        tried = [mismatch(value, inner, key) for inner in schema.schemas]
+        misses = [f for f in tried if f is not None]
+        # the shape the value was meant to have names the key at fault: one with a wrong value rather than a missing
+        # key, the deepest
+        return None if len(misses) < len(tried) else max(misses, key=lambda f: (f[2] is not MISSING, len(f[0])))
+    if isinstance(schema, AllOf):
+        return next((f for f in (mismatch(value, inner, key) for inner in schema.schemas) if f is not None), None)
     if isinstance(schema, Obj):
         if not isinstance(value, dict):
             return key, "a JSON object", value
@@ -174,10 +204,14 @@ def mismatch(value: Any, schema: Any, key: str) -> tuple[str, str, Any] | None:
                 return found
         return None
     origin, args = typing.get_origin(schema), typing.get_args(schema)
+    if origin is Literal:
+        return None if value in args and not isinstance(value, bool) else (key, _describe(schema), value)
     if origin is Annotated:
         found = mismatch(value, args[0], key)
         if found is None and isinstance(value, int | float) and not args[1].holds(value):
             return key, args[1].describe(), value
+        if found is None and isinstance(value, list | dict) and not args[1].holds(len(value)):
+            return key, f"{_describe(args[0])} of {args[1].describe()} entries", value
         return found
     if origin in (types.UnionType, typing.Union):
         if any(mismatch(value, arg, key) is None for arg in args):
@@ -214,12 +248,51 @@ def _join(key: str, name: str) -> str:
 
 
 def _describe(schema: Any) -> str:
+    if isinstance(schema, AnyOf | AllOf):
+        return _describe(schema.schemas[0])
     if isinstance(schema, Obj) or typing.get_origin(schema) is dict:
         return "a JSON object"
     if isinstance(schema, Nullable):
         return f"{_describe(schema.schema)} or null"
     if typing.get_origin(schema) is Annotated:
         return f"{_describe(typing.get_args(schema)[0])} {typing.get_args(schema)[1].describe()}"
+    if typing.get_origin(schema) is Literal:
+        return " or ".join(json.dumps(v, ensure_ascii=False) for v in typing.get_args(schema))
     if typing.get_origin(schema) is list:
         return f"a list of {_describe(typing.get_args(schema)[0]).removeprefix('a ')}s"
     return type_name(schema)
+
+
+REMOTE_CODE_KEYS = frozenset({"auto_map", "custom_pipelines", "trust_remote_code", "use_kernels", "kernel_config"})
+ATTENTION_KEYS = frozenset({"_attn_implementation", "attn_implementation"})
+LOCAL_ATTENTION = (None, "eager", "sdpa")
+
+
+def refuse_remote_model_config(model_dir: Path) -> None:
+    """A received model's config.json through an allow-list before transformers reads it: no remote code
+    (`auto_map`, `trust_remote_code`, `custom_pipelines`), no kernel settings and no attention implementation
+    other than eager or sdpa (a hub kernel's name there makes transformers fetch and run it). A config mikiwame
+    saved never holds them; one that does is refused in one message, nothing fetched."""
+    path = Path(model_dir) / "config.json"
+    if not (path.exists() or path.is_symlink()):  # a FIFO or a link out is read_json's to refuse
+        return
+    found = sorted(_unsafe_keys(read_json(path), ""))
+    if found:
+        raise RunDirectoryError(
+            f"the model config holds {', '.join(found)}, which would load code or kernels from outside the run",
+            where=str(path),
+            fix="use a model directory you made or checked; a saved run's model config never holds these keys",
+        )
+
+
+def _unsafe_keys(settings: Any, prefix: str) -> list[str]:
+    """Key paths of remote-code, kernel and attention settings at any depth (composite models nest configs)."""
+    if not isinstance(settings, dict):
+        return []
+    found = []
+    for key, value in settings.items():
+        name = _join(prefix, str(key))
+        if key in REMOTE_CODE_KEYS or (key in ATTENTION_KEYS and value not in LOCAL_ATTENTION):
+            found.append(name)
+        found += _unsafe_keys(value, name)
+    return found

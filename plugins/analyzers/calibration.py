@@ -9,7 +9,7 @@ of errors shows whether the model's errors are confident ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from rich.console import Group
@@ -20,11 +20,27 @@ from mikiwame.framework import html as h
 from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.metrics import bootstrap_estimate
-from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.results import ESTIMATE, ReportSection, RunResults
+from mikiwame.framework.runfiles import AnyOf, Between, Count, Fraction, Nullable, Obj
 from mikiwame.plugins.analyzers.calibration_findings import calibration_findings
 
 NAME = "calibration"
 BINS = 10
+SPLIT = Obj(
+    {
+        "n": Annotated[int, Between(1)],
+        "ece": ESTIMATE,
+        "accuracy": Fraction,
+        "mean_confidence": Fraction,
+        "overconfidence": Annotated[float, Between(-1, 1)],
+        "reliability": list[Obj({"bin": str, "n": Count, "mean_confidence": Fraction, "accuracy": Fraction})],  # type: ignore[misc]
+    },
+    {"mean_confidence_hits": Nullable(Fraction), "mean_confidence_errors": Nullable(Fraction)},
+)
+RESULT = AnyOf(
+    Obj({"splits": Annotated[dict[str, SPLIT], Between(1)], "figure": str}),  # type: ignore[valid-type]  # a schema
+    Obj({"splits": Annotated[Obj(), Between(0, 0)], "message": str}),
+)
 
 
 def _bins(confidence: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +199,7 @@ def calibration_html(results: RunResults, result: dict[str, Any]) -> str:
 
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     if result is None:
         return []
     if not result["splits"]:
@@ -203,5 +219,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     return [] if result is None else calibration_findings(results, result)

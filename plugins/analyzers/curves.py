@@ -9,7 +9,7 @@ a row while the training loss at the end of that stretch is below the training l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from rich.console import Group
 from rich.table import Table
@@ -23,13 +23,34 @@ from mikiwame.framework.compare_report import differences_table
 from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.options import add_alias
-from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.results import ESTIMATE, ReportSection, RunResults
+from mikiwame.framework.runfiles import Between, Count, Fraction, Nullable, Obj
 from mikiwame.plugins.analyzers.curves_findings import curves_findings
 
 NAME = "curves"
 CONSECUTIVE = 2
 RISE = 0.01
 UNDERFIT_DROP = 0.05
+POINT = Obj(
+    {"epoch": float, "train_loss": float},
+    {"validation_loss": float, "validation_accuracy": Fraction, "validation_loss_rise": ESTIMATE},
+)
+DIAGNOSIS = Obj(
+    {"overfitting": bool, "verdict": str, "text": str},
+    {"best_index": Count, "best_validation_loss": float},
+)
+RUN = Obj(
+    {
+        "name": str,
+        "epochs": list[POINT],  # type: ignore[valid-type]  # a schema, not a type
+        "steps": list[POINT],  # type: ignore[valid-type]
+        "kept_epoch": Nullable(float),
+        "diagnosis": DIAGNOSIS,
+        "step_diagnosis": Nullable(DIAGNOSIS),
+        "final": Nullable(Obj({"split": str, "accuracy": ESTIMATE})),
+    }
+)
+RESULT = Obj({"rule": str, "runs": Annotated[list[RUN], Between(1)], "figure": str})  # type: ignore[valid-type]
 
 
 def diagnose(
@@ -257,7 +278,7 @@ def comparison_tables(result: dict[str, Any]) -> list[Any]:
 
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     if result is None:
         return []
 
@@ -295,5 +316,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     return [] if result is None else curves_findings(results, result)

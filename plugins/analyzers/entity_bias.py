@@ -35,7 +35,9 @@ from mikiwame.framework.japanese import Span, located_words
 from mikiwame.framework.metrics import mean_interval, wilson
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import Count, Fraction, Nullable, Obj, damaged
 from mikiwame.plugins.analyzers.entity_bias_findings import entity_bias_findings
+from mikiwame.plugins.analyzers.occlusion import MEAN, RATE
 from mikiwame.plugins.tasks.entities import EntityOptions  # the run's entity options: whose lists, which mitigation
 
 NAME = "entity-bias"
@@ -47,6 +49,48 @@ TEMPLATES = ("○○が会見を開いた", "○○について発表があっ�
 TEMPLATE_ENTITIES = 20
 DEFAULT_MAX_TEXTS = 2000
 FLIPPED_SHOWN = 10  # flipped swaps kept as examples
+PROBE = Obj(
+    {"n": Count, "flip_rate": RATE, "mean_abs_delta": MEAN, "invariance_failure_rate": RATE, "unk_share": Fraction}
+)
+PREDICTION = Obj({"label": str, "p": Fraction})
+ENTITY = Obj({"entity": str, "group": str, "swaps": Count, "flip_rate": RATE, "pushes": str, "gap": dict[str, float]})
+RESULT = Obj(
+    {
+        "n_texts": Count,
+        "n_texts_with_entities": Count,
+        "k": Count,
+        "invariance_threshold": float,
+        "swaps": Nullable(PROBE),
+        "identity_control": Nullable(PROBE),
+        "non_entity_baseline": Nullable(PROBE),
+        "entities": list[  # type: ignore[misc]  # a schema, not a type
+            Obj(
+                {"entity": str, "group": str, "swaps": Count, "flip_rate": RATE, "pushes": str, "gap": dict[str, float]}
+            )
+        ],
+        "templates": Obj(
+            {
+                "templates": list[str],
+                "entities": list[Obj({"entity": str, "induced": str, "shift": float})],  # type: ignore[misc]
+            }
+        ),
+    },
+    {
+        "flipped_examples": list[  # type: ignore[misc]
+            Obj(
+                {
+                    "original": str,
+                    "swapped": str,
+                    "entity": str,
+                    "group": str,
+                    "substitute": str,
+                    "before": PREDICTION,
+                    "after": PREDICTION,
+                }
+            )
+        ]
+    },
+)
 
 
 class CachedPredictor:
@@ -357,9 +401,21 @@ def entity_bias_html(result: dict[str, Any]) -> str:
     return h.join(parts)
 
 
+def read_result(results: RunResults) -> dict[str, Any] | None:
+    """analyses/entity-bias.json through the validation layer, each entity's `pushes` one of its `gap` labels."""
+    result = results.analysis(NAME, RESULT)
+    for row in result["entities"] if result else ():
+        if row["pushes"] not in row["gap"]:
+            path = results.directory / "analyses" / f"{NAME}.json"
+            raise damaged(
+                path, f"entity {row['entity']!r} pushes {row['pushes']!r}, not in its gap", fix=results.rerun(NAME)
+            )
+    return result
+
+
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = read_result(results)
     if result is None:
         return []
 
@@ -399,5 +455,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = read_result(results)
     return [] if result is None else entity_bias_findings(results, result)

@@ -15,7 +15,7 @@ import csv
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -24,8 +24,8 @@ from mikiwame.framework.analysis import AnalysisContext, Analyzer
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import has_latin_acronym, words
 from mikiwame.framework.metrics import accuracy_estimate
-from mikiwame.framework.results import ReportSection, RunResults
-from mikiwame.framework.runfiles import Count, Obj, read_json
+from mikiwame.framework.results import RATE_ESTIMATE, ReportSection, RunResults
+from mikiwame.framework.runfiles import AllOf, AnyOf, Between, Count, Fraction, Obj, damaged, read_json
 from mikiwame.plugins.analyzers.errors_findings import errors_findings
 from mikiwame.plugins.analyzers.errors_report import report_sections
 
@@ -44,6 +44,52 @@ DYNAMICS = Obj(
     {
         "ids": list[Any],
         "epochs": list[Obj({"epoch": Count, "correct": list[int], "gold_probability": list[float]})],
+    }
+)
+
+EXAMPLE = Obj(
+    {"id": str | int, "text": str, "gold": str, "predicted": str, "confidence": Fraction, "gold_probability": Fraction}
+)
+LATE = Obj({"learned_at_epoch": Count | None, "forgotten": Count, "mean_gold_probability": Fraction})
+PAIR = Obj({"gold": str, "predicted": str, "n": Count, "examples": Annotated[list[EXAMPLE], Between(1)]})  # type: ignore[valid-type]
+SLICE = Obj({"feature": str, "value": str, "accuracy": RATE_ESTIMATE})
+RESULT = Obj(
+    {
+        "errors": dict[
+            str,
+            Obj(  # type: ignore[misc]  # a schema, not a type
+                {
+                    "n": Count,
+                    "accuracy": RATE_ESTIMATE,
+                    "pairs": list[
+                        Obj(
+                            {
+                                "gold": str,
+                                "predicted": str,
+                                "n": Count,
+                                "examples": Annotated[list[EXAMPLE], Between(1)],
+                            }
+                        )
+                    ],  # type: ignore[misc]
+                }
+            ),
+        ],
+        "slices": dict[str, list[SLICE]],  # type: ignore[valid-type]
+        "most_confident_errors": dict[str, list[EXAMPLE]],  # type: ignore[valid-type]
+        "train_wrong": list[EXAMPLE],  # type: ignore[valid-type]
+        "train_dynamics": AnyOf(
+            Obj({"available": Annotated[bool, Between(0, 0)], "message": str}),
+            Obj(
+                {
+                    "available": bool,
+                    "learned_at_epoch_counts": dict[str, Count],
+                    "n": Count,
+                    "forgotten_at_least_once": Count,
+                    "late_after_epoch": Count,
+                    "late_or_never": list[AllOf(EXAMPLE, LATE)],  # type: ignore[valid-type]
+                }
+            ),
+        ),
     }
 )
 
@@ -276,9 +322,21 @@ class ErrorAnalyzer(Analyzer):
 # ---------------------------------------------------------------- report
 
 
+def read_result(results: RunResults) -> dict[str, Any] | None:
+    """analyses/errors.json through the validation layer, and each held-out split it slices also counted and
+    ranked (the report reads the three together)."""
+    result = results.analysis(NAME, RESULT)
+    for split in result["slices"] if result else ():
+        for key in ("errors", "most_confident_errors"):
+            if split not in result[key]:
+                path = results.directory / "analyses" / f"{NAME}.json"
+                raise damaged(path, f"{key} has no {split!r}, which slices has", fix=results.rerun(NAME))
+    return result
+
+
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = read_result(results)
     return [] if result is None else report_sections(result)
 
 
@@ -289,5 +347,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = read_result(results)
     return [] if result is None else errors_findings(results, result)

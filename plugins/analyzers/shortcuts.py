@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -35,10 +35,13 @@ from mikiwame.framework.japanese import Span, located_words, unit_spans
 from mikiwame.framework.metrics import mean_interval
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import AnyOf, Between, Count, Fraction, Nullable, Obj
 from mikiwame.plugins.analyzers.occlusion import (
+    MEAN,
     MIN_FLIP_RATE,
     MIN_PURITY,
     MIN_SUPPORT,
+    RATE,
     HeldOut,
     Pair,
     TrainingUnits,
@@ -69,6 +72,71 @@ EXAMPLES = 3
 ATTRIBUTED_EXAMPLES = 12  # evaluation texts (errors first) saved with every word's share, for highlighting
 DEFAULT_STEPS = 16  # a text that does not converge with them is integrated again with twice as many
 DEFAULT_MAX_TEXTS = 2000
+
+WORD = Annotated[list[float], Between(3, 3)]  # [start, end, share]
+SPAN = Annotated[list[Count], Between(2, 2)]  # [start, end]
+CANDIDATE = Obj(
+    {
+        "unit": str,
+        "label": str,
+        "support": Count,
+        "train_count": Count,
+        "train_purity": Fraction,
+        "deletion_flip_rate": RATE,
+        "deletion_probability_drop": MEAN,
+        "flagged": bool,
+    },
+    {
+        "kind": str,
+        "attribution_share": Nullable(MEAN),
+        "evidence": Nullable(
+            Obj({"place": str, "position_regularity": Fraction, "bracketed": Fraction, "label_train_share": Fraction})
+        ),
+        "folded": list[str],
+        "folded_into": str | None,
+        "examples": list[Obj({"text": str, "spans": list[SPAN]}, {"words": list[WORD]})],  # type: ignore[misc]
+    },
+)
+VERDICT = AnyOf(
+    Obj({"status": Literal["not tested"], "label": str | None, "train_purity": Fraction}),
+    Obj({"status": Literal["flagged", "not relied on"], "unit": str, "label": str, "flips": RATE}),
+)
+RESULT = Obj(
+    {
+        "method": str,
+        "n_texts": Count,
+        "thresholds": Obj(
+            {"min_support": Count, "max_relative_delta": Fraction},
+            {"min_purity": Fraction, "min_flip_rate": Fraction},
+        ),
+        "candidates": list[CANDIDATE],  # type: ignore[valid-type]  # a schema, not a type
+        "flagged": list[CANDIDATE],  # type: ignore[valid-type]
+        "comprehensiveness": Nullable(Obj({"top": MEAN, "random": MEAN, "k": Count})),
+        "convergence": Nullable(
+            Obj(
+                {"median_relative_delta": float, "max_relative_delta": float, "share_over_threshold": Fraction},
+                {"share_integrated_again": Nullable(Fraction)},
+            )
+        ),
+    },
+    {
+        "n_steps": Count,
+        "fallback_steps": Count,
+        "against_gold": Nullable(
+            Obj(
+                {
+                    "units": list[  # type: ignore[misc]
+                        Obj({"unit": str, "gold": str, "attribution_share": MEAN}, {"verdict": Nullable(VERDICT)})
+                    ]
+                }
+            )
+        ),
+        "attributed_examples": list[  # type: ignore[misc]
+            Obj({"text": str, "words": list[WORD], "predicted": str, "probability": Fraction, "gold": str | None})
+        ],
+        "warnings": list[str],
+    },
+)
 
 
 def _piece_starts(attribution: TextAttribution) -> tuple[float, list[tuple[int, float]]]:
@@ -444,7 +512,7 @@ class ShortcutsAnalyzer(Analyzer):
 
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     if result is None:
         return []
     title = "Shortcut words (attribution + deletion)"
@@ -481,5 +549,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     return [] if result is None else shortcut_findings(results, result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from rich.console import Group
@@ -26,6 +26,7 @@ from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import noun_spans, words
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import AnyOf, Between, Count, Fraction, Obj
 from mikiwame.plugins.analyzers.token_stats_findings import token_stats_findings
 
 NAME = "token-stats"
@@ -33,6 +34,33 @@ ALPHA = 0.05
 MIN_COUNT = 3
 TOP = 10
 HEATMAP_WORDS_PER_LABEL = 5
+ROW = Obj(
+    {
+        "unit": str,
+        "kind": str,
+        "k": Count,
+        "n": Annotated[int, Between(1)],
+        "purity": Fraction,
+        "z": float,
+        "q": Fraction,
+        "significant": bool,
+    }
+)
+RESULT = AnyOf(
+    Obj(
+        {
+            "n_texts": Count,
+            "tests": Count,
+            "alpha": Fraction,
+            "discoveries": Count,
+            "prior": dict[str, Fraction],
+            "top": dict[str, list[ROW]],  # type: ignore[valid-type]  # a schema, not a type
+            "figure": str,
+            "warnings": list[str],
+        }
+    ),
+    Obj({"message": str, "top": Annotated[Obj(), Between(0, 0)]}),
+)
 
 
 def text_units(text: str) -> dict[str, set[str]]:
@@ -185,7 +213,7 @@ def top_rows(result: dict[str, Any]) -> list[tuple[dict[str, Any], bool, list[st
     for label, rows in result["top"].items():
         for i, row in enumerate(rows[:5]):
             cells = [
-                f"{label} ({result['prior'][label]:.2f})" if i == 0 else "",
+                f"{label} ({result['prior'].get(label, 0.0):.2f})" if i == 0 else "",
                 row["kind"],
                 f"{row['k']}/{row['n']}",
                 f"{row['purity']:.2f}",
@@ -221,7 +249,7 @@ def token_stats_html(results: RunResults, result: dict[str, Any]) -> str:
 
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     if result is None:
         return []
     if "message" in result:
@@ -253,5 +281,5 @@ def mikiwame_register_analyzers(register):
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    result = results.analyses.get(NAME)
+    result = results.analysis(NAME, RESULT)
     return [] if result is None else token_stats_findings(results, result)

@@ -17,7 +17,7 @@ PER_LABEL = 2  # significant units stated per label
 
 
 def unit_finding(results: RunResults, result: dict[str, Any], label: str, row: dict[str, Any]) -> Finding:
-    unit, k, n, prior = row["unit"], row["k"], row["n"], result["prior"][label]
+    unit, k, n, prior = row["unit"], row["k"], row["n"], result["prior"].get(label, 0.0)
     claim = Claim(
         f"学習データでは「{unit}」を含む {n} 文のうち {k} 文が「{label}」で、全体の割合 {prior:.2f} より多い"
         "（データについての事実）。",

@@ -3,8 +3,7 @@ JSON, HTML through rich's export), shown in every reporter once the command has 
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +11,7 @@ from rich.text import Text
 from mikiwame.framework import hookimpl
 from mikiwame.framework.countermeasures import FOLDER, SUMMARY
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import AllOf, Between, Count, Obj, read_json
 
 COLUMNS = (
     "countermeasure",
@@ -23,6 +23,18 @@ COLUMNS = (
     "Δ [95%]",
     "verdict",
 )
+DELTA = Obj({"delta": float, "interval": Annotated[list[float], Between(2, 2)]})
+ROW = Obj(
+    {
+        "countermeasure": str,
+        "addresses": Obj({"finding": str}, {"unit": str | None}),
+        "accuracy": DELTA,
+        "macro_f1": DELTA,
+        "target": AllOf(DELTA, Obj({"metric": str, "n": Count, "baseline": float, "after": float})),
+        "verdict": str,
+    }
+)
+SUMMARY_SCHEMA = Obj({"seeds": list[int], "rows": list[ROW]})  # type: ignore[valid-type]  # a schema, not a type
 VERDICT_STYLE = {"helps": "green", "hurts": "red", "no clear change": "yellow"}
 
 
@@ -69,5 +81,5 @@ def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
     path = results.directory / FOLDER / SUMMARY
     if not path.is_file():
         return []
-    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary = read_json(path, SUMMARY_SCHEMA)
     return [ReportSection("countermeasures", "Countermeasures", 95, summary, lambda: summary_table(summary))]

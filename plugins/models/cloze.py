@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,12 +24,14 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, ModelSource, describe_model
 from mikiwame.framework.options import option, read_options
-from mikiwame.framework.results import ReportSection, RunResults, read_json_object
+from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.runfiles import AllOf, Between, Obj, read_json, read_jsonl
 from mikiwame.framework.splits import cap_held_out
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
 from mikiwame.plugins.models.prompting import (
     MASK,
+    SAVED_PROMPTS,
     PromptSpec,
     load_language_model,
     load_prompt_spec,
@@ -40,6 +42,18 @@ from mikiwame.plugins.models.prompting import (
 SCORES_FILE = "cloze_scores.jsonl"
 PROMPTING_MODELS = ("cloze", "icl")
 SETUP_FILE = "cloze.json"
+SETUP = AllOf(
+    SAVED_PROMPTS,
+    Obj(
+        {
+            "max_length": Annotated[int, Between(2, 65_536)],
+            "templates": Annotated[dict[str, str], Between(1)],
+            "content_free": list[str],
+            "chosen": Obj({"template": str, "calibrated": bool}),
+        }
+    ),
+)
+SCORES = Obj({"text": str, "scores": dict[str, dict[str, list[float]]]})
 
 
 class MaskedLMScorer:
@@ -203,9 +217,8 @@ class ClozeClassifier:
 
 def template_comparison(run_dir: Path, predictions: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
     """Accuracy and macro-F1 (n, 95% interval) of every template, raw and calibrated, on each evaluated split."""
-    setup = json.loads((run_dir / "model" / SETUP_FILE).read_text(encoding="utf-8"))
-    with (run_dir / "model" / SCORES_FILE).open(encoding="utf-8") as fh:
-        scores = {r["text"]: r["scores"] for r in map(json.loads, fh)}
+    setup = read_json(run_dir / "model" / SETUP_FILE, SETUP)
+    scores = {r["text"]: r["scores"] for r in read_jsonl(run_dir / "model" / SCORES_FILE, SCORES)}
     labels = list(setup["verbalizers"])
     rows = []
     for split in ("validation", "test"):
@@ -259,7 +272,7 @@ class ClozeSource(ModelSource):
     def load_saved(self, directory: Path) -> ClozeClassifier:
         """The run's masked LM (its copy in the run, or its hub id) with the run's templates, words and choice."""
         path = Path(directory) / SETUP_FILE
-        setup = read_json_object(path)
+        setup = read_json(path, SETUP)
         location = kept_model(Path(directory), setup.get("lm_files"), path)
         model, tokenizer = load_language_model(location, "masked", "--cloze-lm")
         spec = PromptSpec(

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -25,11 +25,12 @@ from mikiwame.framework.errors import ConfigError
 from mikiwame.framework.metrics import accuracy_estimate, macro_f1_estimate
 from mikiwame.framework.models import LoadedModel, ModelSource, describe_model
 from mikiwame.framework.options import option, read_options
-from mikiwame.framework.results import read_json_object
-from mikiwame.framework.tables import read_text_file
+from mikiwame.framework.runfiles import AllOf, Between, Obj, damaged, read_json, read_jsonl
 from mikiwame.framework.task import TaskData
 from mikiwame.plugins.models.kept_model import keep_model, kept_model
 from mikiwame.plugins.models.prompting import (
+    FORMAT,
+    SAVED_PROMPTS,
     IclFormat,
     PromptSpec,
     load_language_model,
@@ -41,6 +42,19 @@ from mikiwame.plugins.models.prompting import (
 SELECTIONS = ("random", "balanced", "similar")
 SETUP_FILE = "icl.json"
 POOL_FILE = "icl_pool.jsonl"  # the demonstration pool (the training split), so a saved run prompts as it did
+SETUP = AllOf(
+    SAVED_PROMPTS,
+    Obj(
+        {
+            "k": Annotated[int, Between(0, 1024)],
+            "selection": str,
+            "seed": Annotated[int, Between(0, 2**32 - 1)],
+            "cot_tokens": Annotated[int, Between(0, 65_536)],
+            "format": FORMAT,
+        }
+    ),
+)
+POOL_ROW = Obj({"text": str, "label": str})
 
 
 class CausalLMScorer:
@@ -296,12 +310,11 @@ class IclSource(ModelSource):
         demonstrations for a text depend only on the pool, the seed and the text, so a text is prompted as the
         run prompted it."""
         path = Path(directory) / SETUP_FILE
-        setup = read_json_object(path)
+        setup = read_json(path, SETUP)
         location = kept_model(Path(directory), setup.get("lm_files"), path)
         model, tokenizer = load_language_model(location, "causal", "--icl-lm")
-        spec = PromptSpec(
-            setup["prompt_file"], {}, setup["verbalizers"], score=setup["score"], icl=IclFormat(**setup["format"])
-        )
+        form = IclFormat(**{name: setup["format"][name] for name in IclFormat.__dataclass_fields__})
+        spec = PromptSpec(setup["prompt_file"], {}, setup["verbalizers"], score=setup["score"], icl=form)
         classifier = IclClassifier(
             CausalLMScorer(model.requires_grad_(False), tokenizer),
             spec,
@@ -311,7 +324,10 @@ class IclSource(ModelSource):
             setup["seed"],
             setup["cot_tokens"],
         )
-        pool = [json.loads(line) for line in read_text_file(Path(directory) / POOL_FILE).splitlines() if line]
+        pool = read_jsonl(Path(directory) / POOL_FILE, POOL_ROW)
+        strays = sorted({row["label"] for row in pool} - set(classifier.labels))
+        if strays:
+            raise damaged(Path(directory) / POOL_FILE, f"labels {strays} are not the run's {classifier.labels}")
         classifier.fit([row["text"] for row in pool], [classifier.labels.index(row["label"]) for row in pool])
         return classifier
 

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from rich.console import Console
 
@@ -31,6 +31,7 @@ from mikiwame.data import bundled
 from mikiwame.framework import inert
 from mikiwame.framework.errors import ConfigError, ModelError
 from mikiwame.framework.models import hub_reachable
+from mikiwame.framework.runfiles import Between, Obj
 
 PROMPTS_DIR = bundled("prompts")
 MASK = "[MASK]"
@@ -48,6 +49,12 @@ class IclFormat:
     reasoning_query: str = "{text} 理由:"
     answer: str = " 答え:"
     instruction: str = ""  # written before the demonstrations (`--cloze-instruction`)
+
+
+# How a saved cloze or icl run's setup file holds its prompts, as `load_saved` reads them back (runfiles.py).
+VERBALIZERS = dict[str, Annotated[list[str], Between(1)]]
+FORMAT = Obj({name: str for name in IclFormat.__dataclass_fields__})
+SAVED_PROMPTS = Obj({"lm": str, "prompt_file": str, "verbalizers": VERBALIZERS, "score": Literal["sum", "mean"]})
 
 
 @dataclass(frozen=True)
