@@ -206,6 +206,10 @@ def _interval(figure: dict[str, Any]) -> str:
     return f"{figure['delta']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
+def _figure(figure: dict[str, Any]) -> str:
+    return f"{figure['baseline']:.3f} → {figure['after']:.3f}, {_interval(figure)}"
+
+
 def planted_table(results: list[dict[str, Any]]) -> None:
     print(
         "\n| shape (tag) | flagged unit | countermeasure | anti-correlated test accuracy: baseline → after | "
@@ -238,18 +242,19 @@ def planted_table(results: list[dict[str, Any]]) -> None:
 
 def summary_table(summary: dict[str, Any]) -> None:
     """Any summary.json as the doc's table: accuracy Δ, the target figure and the further ones, verdict."""
-    print("\n| countermeasure | finding | accuracy Δ [95%] | target: before → after, Δ [95%] | also | verdict |")
+    print(
+        "\n| countermeasure | finding | test accuracy: before → after, Δ [95%] | target: before → after, Δ [95%] | "
+        "also | verdict |"
+    )
     print("|---|---|---|---|---|---|")
     for row in summary["rows"]:
         address = row["addresses"]
         finding = f"`{address['unit']}` ({address['label']})" if "unit" in address else address["finding"]
         target = row["target"]
-        also = "; ".join(
-            f"{a['metric']} {a['baseline']:.3f} → {a['after']:.3f}, {_interval(a)}" for a in row.get("also", [])
-        )
+        also = "; ".join(f"{a['metric']} {_figure(a)}" for a in row.get("also", []))
         print(
-            f"| {row['countermeasure']} | {finding} | {_interval(row['accuracy'])} | {target['metric']} "
-            f"{target['baseline']:.3f} → {target['after']:.3f}, {_interval(target)} | {also} | {row['verdict']} |"
+            f"| {row['countermeasure']} | {finding} | {_figure(row['accuracy'])} | {target['metric']} "
+            f"{_figure(target)} | {also} | {row['verdict']} |"
         )
 
 
