@@ -162,6 +162,7 @@ def recover(
         for s in range(plant_seed, plant_seed + seeds)
     ]
     oracle_accuracy = float(TestSplit.of(oracle).correct.mean())
+    iid_texts, iid_gold = [e.text for e in iid_test], [e.label for e in iid_test]
     result: dict[str, Any] = {
         "shape": shape.name,
         "kind": shape.kind,
@@ -170,6 +171,7 @@ def recover(
         "label": LABEL,
         "flagged": flagged,
         "oracle_accuracy": oracle_accuracy,
+        "oracle_in_distribution": float(correct_on(oracle, iid_texts, iid_gold, plugins).mean()),
         "rows": [],
     }
     if flagged:
@@ -177,7 +179,6 @@ def recover(
         summary_path = command(analysed, plugins, cures, seeds, False)
         assert summary_path is not None
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        iid_texts, iid_gold = [e.text for e in iid_test], [e.label for e in iid_test]
         base_iid = correct_on(summary_runs(summary_path, None), iid_texts, iid_gold, plugins)
         result["baseline_accuracy"] = summary["rows"][0]["accuracy"]["baseline"] if summary["rows"] else None
         for row in summary["rows"]:
@@ -213,7 +214,8 @@ def _figure(figure: dict[str, Any]) -> str:
 def planted_table(results: list[dict[str, Any]]) -> None:
     print(
         "\n| shape (tag) | flagged unit | countermeasure | anti-correlated test accuracy: baseline → after | "
-        "oracle | recovery | shift-set accuracy before → after, Δ [95%] | in-distribution Δ [95%] | verdict |"
+        "oracle | recovery | shift-set accuracy before → after, Δ [95%] | in-distribution accuracy: before → after, "
+        "Δ [95%] (oracle) | verdict |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -229,7 +231,8 @@ def planted_table(results: list[dict[str, Any]]) -> None:
             print(
                 f"| {name} | `{row['unit']}` ({row['flagged_label']}) | {row['countermeasure']} | "
                 f"{acc['baseline']:.3f} → {acc['after']:.3f} | {r['oracle_accuracy']:.3f} | {row['recovery']:.2f} | "
-                f"{shifted} | {_interval(row['in_distribution'])} | {row['verdict']} |"
+                f"{shifted} | {_figure(row['in_distribution'])} ({r['oracle_in_distribution']:.3f}) | "
+                f"{row['verdict']} |"
             )
     best = [max((row["recovery"] for row in r["rows"]), default=None) for r in results]
     print(
