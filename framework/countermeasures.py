@@ -30,7 +30,7 @@ from .predict import RunPredictor
 from .registry import Registry
 from .results import Reporter, RunResults
 from .rundir import require_finished
-from .unit_edits import delete_unit, insert_unit, usual_place
+from .unit_edits import delete_unit, holds_unit, insert_unit, usual_place
 
 SCHEMA_VERSION = 1
 FOLDER = "countermeasures"
@@ -198,8 +198,8 @@ def shortcut_figures(
     hold the unit, the unit deleted: how often the prediction changes)."""
     unit, own = target.detail["unit"], split.labels.index(target.detail["label"])
     place = usual_place(train_texts, unit)
-    shifted = [i for i, g in enumerate(split.gold) if g != own and unit not in split.texts[i]]
-    holding = [i for i, t in enumerate(split.texts) if unit in t]
+    shifted = [i for i, g in enumerate(split.gold) if g != own and not holds_unit(split.texts[i], unit)]
+    holding = [i for i, t in enumerate(split.texts) if holds_unit(t, unit)]
     shift_texts = [insert_unit(split.texts[i], unit, place) for i in shifted]
     deleted = [delete_unit(split.texts[i], unit) for i in holding]
     figures = {}
