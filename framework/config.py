@@ -59,13 +59,14 @@ class RunConfig:
     mixed_precision: str = option("no", "autocast precision", choices=MIXED_PRECISION, group="training")
     patience: int = option(
         2,
-        "stop after N evaluations without a lower loss (best epoch kept); 0: never",
+        "early stopping after N evals; 0: never",
         group="training",
     )
     restore_best: bool = option(False, "keep the best epoch even with --patience 0", group="training")
     dropout: float | None = option(None, "override the model's dropout", group="training")
     label_smoothing: float = option(0.0, "share of each target spread over all labels", group="training")
     seed: int = option(42, "seeds data order, init and sampling", group="training")
+    data_seed: int | None = option(None, "seeds the split and --train-size (default: --seed)", group="training")
     save_every: int | None = option(None, "checkpoint every N steps (default: each epoch)", group="training")
     eval_every: int | None = option(None, "also evaluate every N steps (learning curves)", group="training")
     track_train: bool = option(False, "record training-set predictions each epoch", group="training")
@@ -91,6 +92,12 @@ class RunConfig:
         options = {**values.pop("options", {}), **{k: values.pop(k) for k in list(values) if k not in known}}
         return cls(**values, options=options)
 
+    @property
+    def split_seed(self) -> int:
+        """What draws the split (a corpus without its own) and the `--train-size` subsample: `--data-seed`, else
+        `--seed`. Apart from the training seed so that re-runs over seeds (countermeasures) keep their data."""
+        return self.seed if self.data_seed is None else self.data_seed
+
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "keep_checkpoints"):
             if getattr(self, name) < 1:
@@ -103,6 +110,11 @@ class RunConfig:
                 )
         if not 0 <= self.seed < SEED_LIMIT:
             raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}", fix="give a seed such as 42")
+        if self.data_seed is not None and not 0 <= self.data_seed < SEED_LIMIT:
+            raise ConfigError(
+                f"--data-seed must be in [0, 2**32), got {self.data_seed}",
+                fix="give a seed such as 42, or leave it out",
+            )
         if self.patience < 0:
             raise ConfigError(
                 f"--patience must be 0 (no early stopping) or more, got {self.patience}",

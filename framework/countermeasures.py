@@ -75,7 +75,12 @@ class Plan:
     @staticmethod
     def _seeded(config: RunConfig, seed: int, folder: Path, analyzers: list[str]) -> RunConfig:
         return dataclasses.replace(
-            config, seed=seed, output_dir=str(folder / f"seed-{seed}"), analyze=analyzers, resume=None
+            config,
+            seed=seed,
+            data_seed=config.split_seed,  # every re-run on the run's own split and training texts: paired
+            output_dir=str(folder / f"seed-{seed}"),
+            analyze=analyzers,
+            resume=None,
         )
 
 

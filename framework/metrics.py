@@ -7,9 +7,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+
+from .runfiles import AnyOf, Between, Count, Fraction, Obj
 
 CONFIDENCE = 0.95
 
@@ -195,3 +197,17 @@ def aligned_report(text: str, label_names: list[str]) -> str:
     return "\n".join(" " * (cells - cell_len(name)) + name + rest if name or rest else "" for name, rest in rows) + (
         "\n" if text.endswith("\n") else ""
     )
+
+
+# What `wilson` and `mean_interval` write, as the analyses that hold them are read back (runfiles.py
+# schemas): every analyzer's result schema uses them.
+Empty = Annotated[int, Between(0, 0)]
+NONE = type(None)
+RATE = AnyOf(
+    Obj({"k": Count, "n": Annotated[int, Between(1)], "rate": Fraction, "low": Fraction, "high": Fraction}),
+    Obj({"k": Empty, "n": Empty, "rate": NONE, "low": NONE, "high": NONE}),
+)
+MEAN = AnyOf(
+    Obj({"mean": float, "low": float, "high": float, "n": Annotated[int, Between(1)]}),
+    Obj({"mean": NONE, "low": NONE, "high": NONE, "n": Empty}),
+)

@@ -199,7 +199,7 @@ def prepare(config: RunConfig, plugins: PluginSet) -> Run:
     directory: RunDirectory = broadcast_object_list([reserved])[0]
     data = task.load(config)
     if config.train_size is not None:
-        data = subsample_train(data, config.train_size, config.seed)
+        data = subsample_train(data, config.train_size, config.split_seed)
     data, cut = cut_task_data(transform_data(plugins, config, data))
     checks = check_data(data, config)
     notices = [Notice("warning", w) for w in [*([cut] if cut else []), *checks.warnings]]

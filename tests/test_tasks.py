@@ -233,3 +233,24 @@ def test_jrte_real_corpus_counts():
         (("annotator votes", "unanimous"),): 4186,
         (("annotator votes", "split"),): 1367,
     }
+
+
+def test_the_drawn_split_follows_data_seed_not_the_training_seed(tmp_path):
+    """Re-runs over training seeds (countermeasures, compare) keep one split when --data-seed holds it; without
+    it the split follows --seed (the control: two seeds draw two splits of this corpus)."""
+    archive = write_archive(tmp_path / "ldcc.tar.gz", fake_corpus())
+    task = build_plugin_set().tasks.get("livedoor")
+
+    def splits(**values) -> list[str]:
+        return [e.split for e in task.load(RunConfig(task="livedoor", data=str(archive), **values)).examples]
+
+    assert splits(seed=1, data_seed=5) == splits(seed=2, data_seed=5) == splits(seed=5)
+    assert splits(seed=1) != splits(seed=2)
+
+
+def test_countermeasure_re_runs_keep_the_runs_split_and_training_texts():
+    from mikiwame.framework.countermeasures import Plan
+
+    for original in (RunConfig(seed=7), RunConfig(seed=7, data_seed=3)):
+        rerun = Plan._seeded(original, 43, Path("cm"), [])
+        assert (rerun.seed, rerun.split_seed) == (43, original.split_seed)

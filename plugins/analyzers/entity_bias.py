@@ -32,13 +32,11 @@ from mikiwame.framework.entities import EntityLists, choose_substitutes, load_en
 from mikiwame.framework.figures import with_interval
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words
-from mikiwame.framework.metrics import mean_interval, wilson
+from mikiwame.framework.metrics import MEAN, RATE, mean_interval, wilson
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.runfiles import Count, Fraction, Nullable, Obj, damaged
 from mikiwame.plugins.analyzers.entity_bias_findings import entity_bias_findings
-from mikiwame.plugins.analyzers.occlusion import MEAN, RATE
-from mikiwame.plugins.tasks.entities import EntityOptions  # the run's entity options: whose lists, which mitigation
 
 NAME = "entity-bias"
 K = 3  # counterfactuals per entity occurrence
@@ -293,14 +291,14 @@ class EntityBiasAnalyzer(Analyzer):
     def analyze(self, context: AnalysisContext) -> dict[str, Any]:
         seed = int(context.results.config.get("seed", 0))
         options = read_options(EntityBiasOptions, context.options)
-        entities = read_options(EntityOptions, context.options)
+        run_options = context.options  # the entities plugin's options, read by name (no import across kinds)
         evaluated = context.held_out_examples(options.entity_bias_max_texts)
-        lists = load_entity_lists(entities.entities)
+        lists = load_entity_lists(run_options.get("entities"))
         k = options.entity_bias_k
         result = measure_entity_bias(context.predictor, [e.text for e in evaluated], lists, k=k, seed=seed)
         result["mitigation"] = {
-            "augment": entities.augment,
-            "mask_entities": entities.mask_entities,
+            "augment": run_options.get("augment") or "none",
+            "mask_entities": bool(run_options.get("mask_entities")),
         }
         return result
 

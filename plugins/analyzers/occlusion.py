@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 
 from mikiwame.framework.japanese import Span
 from mikiwame.framework.metrics import mean_interval, wilson
-from mikiwame.framework.runfiles import AnyOf, Between, Count, Fraction, Obj
 from mikiwame.plugins.analyzers.shortcut_units import (
     MIN_PURITY,
     TextUnits,
@@ -35,17 +34,6 @@ MIN_SUPPORT = 10  # held-out texts predicted as the label that contain the unit
 MIN_FLIP_RATE = 0.5  # share of those texts whose prediction flips when the unit is deleted
 
 Pair = tuple[str, str]  # (unit key, predicted label)
-# What `wilson` and `mean_interval` write, as the analyses that hold them are read back (runfiles.py schemas).
-Empty = Annotated[int, Between(0, 0)]
-NONE = type(None)
-RATE = AnyOf(
-    Obj({"k": Count, "n": Annotated[int, Between(1)], "rate": Fraction, "low": Fraction, "high": Fraction}),
-    Obj({"k": Empty, "n": Empty, "rate": NONE, "low": NONE, "high": NONE}),
-)
-MEAN = AnyOf(
-    Obj({"mean": float, "low": float, "high": float, "n": Annotated[int, Between(1)]}),
-    Obj({"mean": NONE, "low": NONE, "high": NONE, "n": Empty}),
-)
 
 
 def delete_spans(text: str, spans: Sequence[Span]) -> str:

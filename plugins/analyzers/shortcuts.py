@@ -32,16 +32,14 @@ from mikiwame.framework.attribution import MAX_RELATIVE_DELTA, BatchAttributor, 
 from mikiwame.framework.attribution import METHODS as ATTRIBUTION_METHODS
 from mikiwame.framework.findings import Finding
 from mikiwame.framework.japanese import Span, located_words, unit_spans
-from mikiwame.framework.metrics import mean_interval
+from mikiwame.framework.metrics import MEAN, RATE, mean_interval
 from mikiwame.framework.options import option, read_options
 from mikiwame.framework.results import ReportSection, RunResults
 from mikiwame.framework.runfiles import AnyOf, Between, Count, Fraction, Nullable, Obj
 from mikiwame.plugins.analyzers.occlusion import (
-    MEAN,
     MIN_FLIP_RATE,
     MIN_PURITY,
     MIN_SUPPORT,
-    RATE,
     HeldOut,
     Pair,
     TrainingUnits,

@@ -61,7 +61,7 @@ class CsvTask:
             split=columns["--csv-split-column"],
         )
         if columns["--csv-split-column"] is None:
-            examples = stratified_split(examples, config.seed, where=str(path))
+            examples = stratified_split(examples, config.split_seed, where=str(path))
         return TaskData(self.name, examples, str(path))
 
 

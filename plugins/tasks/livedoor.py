@@ -90,7 +90,7 @@ class Livedoor:
                 fix=f"give the official ldcc-20140209.tar.gz ({DOWNLOAD}) or its extracted text/ folder",
             )
         examples.sort(key=lambda e: (e.label, e.id))
-        return TaskData(self.name, stratified_split(examples, config.seed, where=str(path)), str(path))
+        return TaskData(self.name, stratified_split(examples, config.split_seed, where=str(path)), str(path))
 
 
 @hookimpl
