@@ -17,6 +17,12 @@ GOAL = 200
 MESSAGE, HANDLED = "one clear message (exit 2, no traceback)", "handled correctly (accepted, shown inert, or fast)"
 #: the outcome every case of a test function asserts; test_analyses says per case
 OUTCOME = {
+    "test_a_command_line_text_that_is_not_utf8_is_one_message": MESSAGE,
+    "test_a_csv_field_over_128_kib_is_read": HANDLED,
+    "test_a_lone_surrogate_in_jsonl_is_one_message_naming_file_and_line": MESSAGE,
+    "test_a_multi_mb_text_in_training_data_is_cut_with_a_warning_naming_its_line": HANDLED,
+    "test_analyze_refuses_a_received_multi_mb_text_in_one_message": MESSAGE,
+    "test_predict_cuts_a_multi_mb_argument_and_file_line": HANDLED,
     "test_100k_unique_ids_pass_in_seconds": HANDLED,
     "test_a_repeated_id_in_100k_rows_is_named_in_seconds": MESSAGE,
     "test_a_huge_word_span_is_clipped_to_its_text": HANDLED,
@@ -45,6 +51,7 @@ OUTCOME = {
 }
 #: tests in tests/hostile that check a property, not a hostile input
 NOT_CASES = {
+    "test_the_planted_text_crashes_mecab_when_not_cut",  # the control that MeCab does crash, not a case
     "test_the_checksums_are_recorded_for_every_file",
     "test_the_corpus_holds_its_goal_with_every_case_classified",
 }
