@@ -50,7 +50,7 @@ RUN = Obj(
         "final": Nullable(Obj({"split": str, "accuracy": ESTIMATE})),
     }
 )
-RESULT = Obj({"rule": str, "runs": Annotated[list[RUN], Between(1)], "figure": str})  # type: ignore[valid-type]
+RESULT = Obj({"runs": Annotated[list[RUN], Between(1)], "figure": str}, {"rule": str})  # type: ignore[valid-type]
 
 
 def diagnose(

@@ -118,8 +118,8 @@ RESULT = Obj(
         ),
     },
     {
-        "n_steps": Count,
-        "fallback_steps": Count,
+        "n_steps": Nullable(Count),
+        "fallback_steps": Nullable(Count),
         "against_gold": Nullable(
             Obj(
                 {
