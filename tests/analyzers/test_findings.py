@@ -94,8 +94,16 @@ def shortcut_row(unit: str, k: int, n: int, flagged: bool, purity: float = 1.0) 
     }
 
 
+class FiguresOnly(RunResults):
+    """A run holding only the figures a findings rule reads: the rule is under test here, not the result's
+    whole shape (which tests/hostile/test_analyses.py holds the validation layer to)."""
+
+    def analysis(self, name: str, schema: object) -> object:
+        return self.analyses.get(name)
+
+
 def planted_results(tmp_path: Path, analyses: dict) -> RunResults:
-    return RunResults(tmp_path, {"recipe": "lora_headlines"}, {}, {}, {}, analyses)
+    return FiguresOnly(tmp_path, {"recipe": "lora_headlines"}, {}, {}, {}, analyses)
 
 
 def test_a_strong_planted_effect_is_a_fact_and_a_weak_one_a_possibility(tmp_path):
