@@ -38,6 +38,13 @@ if TYPE_CHECKING:  # plugins.py imports the contracts, which import this module
 CLASSIFIER_PREFIX = "classifier:"
 
 
+def refuse_unsafe_model_dir(model_dir: Path) -> None:
+    """A received model folder's tokenizer settings and model config, both through their allow-lists, before
+    transformers reads either: every loader of a folder a run holds calls this one check."""
+    refuse_unsafe_tokenizer_settings(model_dir)
+    refuse_remote_model_config(model_dir)
+
+
 def refuse_unsafe_tokenizer_settings(model_dir: Path) -> None:
     """A received run's tokenizer settings through an allow-list: MeCab gets only a known dictionary name, no
     option string (`-r FILE` makes MeCab open and print any file, `-d DIR` load a dictionary from anywhere),
@@ -114,8 +121,7 @@ class RunPredictor:
         self.accelerator = accelerator or inference_accelerator(self.config, device, mixed_precision)
         base = self.base = resolve_base(run_dir, record["base"])
         method = plugins.peft_methods.get(self.method)
-        refuse_unsafe_tokenizer_settings(model_dir)
-        refuse_remote_model_config(model_dir)
+        refuse_unsafe_model_dir(model_dir)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
             model = method.load(model_dir, base, self.labels).eval().requires_grad_(False)

@@ -14,7 +14,7 @@ from typing import Any
 
 from mikiwame.framework.errors import RunDirectoryError
 from mikiwame.framework.peft_method import is_hub_id, resolve_base
-from mikiwame.framework.runfiles import refuse_remote_model_config
+from mikiwame.framework.predict import refuse_unsafe_model_dir
 
 
 def keep_model(model: Any, tokenizer: Any, spec: str, model_dir: Path, folder: str) -> str:
@@ -30,7 +30,8 @@ def keep_model(model: Any, tokenizer: Any, spec: str, model_dir: Path, folder: s
 
 def kept_model(model_dir: Path, reference: Any, record: Path) -> str:
     """Where to load a kept model from: its folder inside the run (refused when it leaves the run, or when its
-    config asks for remote code or kernels) or its hub id. `record` is the file that names it, for the message."""
+    config or tokenizer settings ask for remote code, kernels or MeCab options) or its hub id. `record` is the
+    file that names it, for the message."""
     if not isinstance(reference, str) or not reference:
         raise RunDirectoryError(
             f"{record} names no model to load ({reference!r})",
@@ -38,5 +39,5 @@ def kept_model(model_dir: Path, reference: Any, record: Path) -> str:
         )
     resolved = resolve_base(model_dir.parent, reference)
     assert resolved is not None  # a non-empty name resolves to a name or a path
-    refuse_remote_model_config(Path(resolved))
+    refuse_unsafe_model_dir(Path(resolved))
     return resolved
