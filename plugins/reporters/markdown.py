@@ -14,6 +14,7 @@ from mikiwame.framework import hookimpl
 from mikiwame.framework.discussion import SECTION, WORDS, evidence_text
 from mikiwame.framework.findings import Finding, default_lang
 from mikiwame.framework.results import ReportSection, RunResults
+from mikiwame.framework.rundir import inside
 from mikiwame.plugins.reporters.html import write_atomically
 from mikiwame.plugins.reporters.rich_markdown import inert, table_markdown, to_markdown
 from mikiwame.plugins.reporters.run_report import label_count_rows, model_rows
@@ -120,10 +121,10 @@ def figure_path(section: ReportSection) -> str | None:
     return PLOTS.get(section.name)
 
 
-def inside(directory: Path, figure: str) -> bool:
-    """A figure named by a received run is linked only when it is a file inside that run."""
-    path = (directory / figure).resolve()
-    return path.is_file() and path.is_relative_to(directory.resolve()) and not set(figure) & set("<>`\n")
+def linkable(directory: Path, figure: str) -> bool:
+    """A figure a received run names is linked when it is a file inside the run (rundir.inside refuses one
+    outside, as the HTML report does) whose name cannot break the Markdown link."""
+    return inside(directory, figure, "the figure").is_file() and not set(figure) & set("<>`\n")
 
 
 def section_markdown(section: ReportSection, results: RunResults, lang: str) -> str:
@@ -138,7 +139,7 @@ def section_markdown(section: ReportSection, results: RunResults, lang: str) -> 
     else:
         parts.append(words["elsewhere"])
     figure = figure_path(section)
-    if figure and inside(results.directory, figure):
+    if figure and linkable(results.directory, figure):
         path = results.directory / figure
         parts += ["", f"![{inert(section.title)}](<{figure}>)", "", f"{words['figure']}: `{path}`"]
     return "\n".join(parts)

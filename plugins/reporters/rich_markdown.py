@@ -12,26 +12,22 @@ import io
 import re
 from typing import Any
 
-from rich.console import Console, Group
-from rich.errors import MarkupError
-from rich.markup import render as render_markup
+from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from mikiwame.framework.inert import console, visible
 
 FENCE_WIDTH = 100
 
 
 def plain(value: Any) -> str:
-    """A cell or line as the reader sees it in the terminal: markup applied, styles dropped."""
+    """A cell or line as the reader sees it in the terminal (whose console parses no markup): styles dropped,
+    control characters shown visibly."""
     if isinstance(value, Text):
-        return value.plain
-    if isinstance(value, str):
-        try:
-            return render_markup(value).plain
-        except MarkupError:
-            return value
-    return "" if value is None else str(value)
+        return visible(value.plain)
+    return "" if value is None else visible(value)
 
 
 def inert(text: str) -> str:
@@ -55,9 +51,9 @@ def rich_table_markdown(table: Table) -> str:
 
 def fenced(renderable: Any) -> str:
     """What rich draws, as plain text in a code fence longer than any backtick run inside it."""
-    console = Console(file=io.StringIO(), width=FENCE_WIDTH, color_system=None, force_terminal=False)
-    console.print(renderable)
-    drawn = console.file.getvalue().rstrip()  # type: ignore[attr-defined]
+    drawing = console(file=io.StringIO(), width=FENCE_WIDTH, color_system=None, force_terminal=False)
+    drawing.print(renderable)
+    drawn = drawing.file.getvalue().rstrip()  # type: ignore[attr-defined]
     longest = max((len(run) for run in re.findall(r"`+", drawn)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{drawn}\n{fence}"
