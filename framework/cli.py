@@ -119,7 +119,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         )
     if not PartialState().is_main_process:
         return 0
-    results = dataclasses.replace(results, analyses={**results.analyses, **produced})
+    results = results.with_analyses(produced)
     save_findings(plugins, results)
     plugins.reporters.get("terminal").render(results, collect_sections(plugins, results, args.lang))
     return 0

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -124,6 +124,12 @@ class RunResults:
             path = self.directory / "analyses" / f"{name}.json"
             check(value, schema, path, fix=self.rerun(name))
         return value
+
+    def with_analyses(self, produced: dict[str, Any]) -> RunResults:
+        """These results with freshly written analyses, struck from the pending list as run_analyzers strikes
+        them on disk: what a report shows right after `mikiwame analyze`, without reading the run again."""
+        pending = [n for n in self.pending_analyses if n not in produced]
+        return replace(self, analyses={**self.analyses, **produced}, pending_analyses=pending)
 
     def rerun(self, analyzer: str) -> str:
         """The fix for a damaged analyses/NAME.json: computing it again from the run."""

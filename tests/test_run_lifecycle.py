@@ -87,6 +87,8 @@ def test_a_run_stopped_during_its_live_analyzers_says_so_in_report_and_analyze_c
     assert "analyses incomplete" in shown and "mikiwame analyze" in shown and "stopped,errors" in shown
     assert main(["analyze", str(run_dir), "errors"]) == 0  # the control: what analyze completes is struck off
     assert RunResults.load(run_dir).pending_analyses == ["stopped"]
+    shown = capsys.readouterr().out  # analyze's own report already shows errors done
+    assert "analyses incomplete" in shown and "stopped,errors" not in shown
     (run_dir / PENDING_ANALYSES).unlink()
     capsys.readouterr()
     assert main(["report", str(run_dir)]) == 0
