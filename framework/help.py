@@ -49,7 +49,7 @@ def shown_plugins(plugins: Any, selected: set[str], typed_by: Iterable[str]) -> 
     for name, cls in plugins.option_classes():
         things = {thing for kind in registered.get(name, {}).values() for thing in kind}
         with_ = set(getattr(cls, "SHOWN_WITH", ()))
-        if things & selected or with_ & selected or not (things or with_):
+        if with_ & selected or not (things or with_):  # a plugin that registered a selected thing: below
             shown.add(name)
     for name, kinds in registered.items():
         if any(set(things) & selected for things in kinds.values()):

@@ -71,14 +71,7 @@ class PluginSet:
     @property
     def registries(self) -> dict[str, Registry[Any]]:
         """kind (as in REGISTRATION_HOOKS) -> its registry."""
-        return {
-            "tasks": self.tasks,
-            "models": self.models,
-            "peft_methods": self.peft_methods,
-            "analyzers": self.analyzers,
-            "reporters": self.reporters,
-            "countermeasures": self.countermeasures,
-        }
+        return {kind: getattr(self, kind) for kind in REGISTRATION_HOOKS}
 
     def option_classes(self) -> list[tuple[str, type]]:
         """(plugin name, options dataclass) of every plugin that declares typed options."""

@@ -61,11 +61,7 @@ RESULT = Obj(
         "swaps": Nullable(PROBE),
         "identity_control": Nullable(PROBE),
         "non_entity_baseline": Nullable(PROBE),
-        "entities": list[  # type: ignore[misc]  # a schema, not a type
-            Obj(
-                {"entity": str, "group": str, "swaps": Count, "flip_rate": RATE, "pushes": str, "gap": dict[str, float]}
-            )
-        ],
+        "entities": list[ENTITY],  # type: ignore[valid-type]  # a schema, not a type
         "templates": Obj(
             {
                 "templates": list[str],

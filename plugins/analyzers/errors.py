@@ -61,16 +61,7 @@ RESULT = Obj(
                 {
                     "n": Count,
                     "accuracy": RATE_ESTIMATE,
-                    "pairs": list[
-                        Obj(
-                            {
-                                "gold": str,
-                                "predicted": str,
-                                "n": Count,
-                                "examples": Annotated[list[EXAMPLE], Between(1)],
-                            }
-                        )
-                    ],  # type: ignore[misc]
+                    "pairs": list[PAIR],  # type: ignore[valid-type]
                 }
             ),
         ],
