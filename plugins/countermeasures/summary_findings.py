@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from mikiwame.framework import hookimpl
-from mikiwame.framework.countermeasures import FOLDER, SUMMARY
 from mikiwame.framework.findings import Claim, Evidence, Finding, conclude
-from mikiwame.framework.results import RunResults, read_json_object
+from mikiwame.framework.results import RunResults
+from mikiwame.plugins.countermeasures.summary_report import load_summary
 
 SOURCE = "countermeasures"
 MORE_SEEDS = 2
@@ -64,8 +64,5 @@ def row_finding(results: RunResults, summary: dict[str, Any], row: dict[str, Any
 
 @hookimpl
 def mikiwame_findings(results: RunResults) -> list[Finding]:
-    path = results.directory / FOLDER / SUMMARY
-    if not path.is_file():
-        return []
-    summary = read_json_object(path)
-    return [row_finding(results, summary, row) for row in summary.get("rows", [])]
+    summary = load_summary(results)
+    return [] if summary is None else [row_finding(results, summary, row) for row in summary["rows"]]

@@ -76,10 +76,16 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def load_summary(results: RunResults) -> dict[str, Any] | None:
+    """RUN_DIR/countermeasures/summary.json through its schema (None when the run has none): the report section
+    and the findings read the same checked figures."""
+    path = results.directory / FOLDER / SUMMARY
+    return read_json(path, SUMMARY_SCHEMA) if path.is_file() else None
+
+
 @hookimpl
 def mikiwame_report_sections(results: RunResults) -> list[ReportSection]:
-    path = results.directory / FOLDER / SUMMARY
-    if not path.is_file():
+    summary = load_summary(results)
+    if summary is None:
         return []
-    summary = read_json(path, SUMMARY_SCHEMA)
     return [ReportSection("countermeasures", "Countermeasures", 95, summary, lambda: summary_table(summary))]
