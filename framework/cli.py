@@ -30,7 +30,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    plugins = build_plugin_set()
+    plugins = args.plugins
     if args.name:
         print(inert.visible(plugin_help(plugins, args.name)), end="")
         return 0
@@ -74,7 +74,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if cut:
         print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
     predictor = RunPredictor(
-        Path(args.run_dir), build_plugin_set(), device=args.device, mixed_precision=args.mixed_precision
+        Path(args.run_dir), args.plugins, device=args.device, mixed_precision=args.mixed_precision
     )
     predictions = predictor.predict(texts)
     if predictor.accelerator is not None and not predictor.accelerator.is_main_process:
@@ -98,7 +98,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    plugins = build_plugin_set()
+    plugins = args.plugins
     reporter = plugins.reporters.get(args.format, option="--format")
     results = RunResults.load(Path(args.run_dir))
     reporter.render(results, collect_sections(plugins, results, args.lang))
@@ -130,7 +130,7 @@ def cmd_countermeasures(args: argparse.Namespace) -> int:
     from .models import quiet_transformers
     from .options import csv_list
 
-    plugins = build_plugin_set()
+    plugins = args.plugins
     with quiet_transformers():
         written = command(Path(args.run_dir), plugins, csv_list(args.only) if args.only else None, args.seeds, True)
     if written is None:
@@ -171,10 +171,11 @@ def add_lang_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
-    """With `plugins`, `analyze` also takes the options plugins add to recipes (e.g. `--curves-compare` of curves),
-    passed to analyzers as `context.options` as in a live run."""
+def build_parser(plugins: PluginSet) -> argparse.ArgumentParser:
+    """Every command gets `plugins` (built once, in `main`); `analyze` also takes the options plugins add to
+    recipes (e.g. `--curves-compare` of curves), passed to analyzers as `context.options` as in a live run."""
     parser = argparse.ArgumentParser(prog="mikiwame", description=__doc__.splitlines()[0])
+    parser.set_defaults(plugins=plugins)
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("plugins", help="list plugins and what each registered, or one plugin's options")
     listing.add_argument("name", nargs="?", help="a plugin, or a thing it registers (lora, token-stats, ...)")
@@ -194,9 +195,8 @@ def build_parser(plugins: PluginSet | None = None) -> argparse.ArgumentParser:
     add_inference_arguments(analyze)
     add_lang_argument(analyze)
     command_line = CommandLine(analyze)
-    if plugins is not None:
-        plugins.add_options(command_line)
-    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults, plugins=plugins)
+    plugins.add_options(command_line)
+    analyze.set_defaults(func=cmd_analyze, plugin_defaults=command_line.defaults)
     cures = sub.add_parser(
         "countermeasures",
         help="re-run a finished run with each countermeasure its findings call for, paired with untreated re-runs",
