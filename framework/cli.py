@@ -73,9 +73,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts, cut = cut_texts(texts, places)
     if cut:
         print(f"mikiwame: warning: {inert.visible(cut)}", file=sys.stderr)
-    predictor = RunPredictor(
-        Path(args.run_dir), args.plugins, device=args.device, mixed_precision=args.mixed_precision
-    )
+    predictor = RunPredictor(Path(args.run_dir), args.plugins, device=args.device, mixed_precision=args.mixed_precision)
     predictions = predictor.predict(texts)
     if predictor.accelerator is not None and not predictor.accelerator.is_main_process:
         return 0
